@@ -1,0 +1,98 @@
+# remotedev.jupyter: one entry point for set-up, the demo and the tests.
+#
+#   make demo   local cluster (unless KUBECONFIG is set), images, deploy, how to connect
+#   make test   every test: lint, sanity, units, functional, cluster, images, molecule
+#
+# Every dependency is installed by the targets below; nothing is expected to be
+# on the machine beyond Debian, a Python >= 3.12, Go and Node.js.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON ?= $(shell scripts/find-python)
+CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/remotedev-jupyter
+VENV := $(CURDIR)/.venv
+LINT_VENV := $(CURDIR)/.venv-lint
+BIN := $(VENV)/bin
+LINT_BIN := $(LINT_VENV)/bin
+COLLECTION_LINK := .collections/ansible_collections/remotedev/jupyter
+SANITY_ROOT := $(CACHE_DIR)/ansible-test/ansible_collections/remotedev/jupyter
+CONTROLLER_PYTHON_VERSION = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export REMOTEDEV_CACHE_DIR := $(CACHE_DIR)
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z][a-z0-9_-]*:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 24
+
+# ---------------------------------------------------------------- set-up
+
+.PHONY: deps system-deps venv lint-venv collection
+deps: system-deps venv lint-venv collection ## install everything the demo and the tests need
+
+system-deps: ## Debian packages (apt, needs root)
+	scripts/install-system-deps.sh
+	scripts/configure-containers.sh
+
+venv: $(VENV)/.installed ## controller virtualenv (.venv)
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $@
+
+lint-venv: $(LINT_VENV)/.installed ## linters' virtualenv (.venv-lint)
+$(LINT_VENV)/.installed: requirements-lint.txt
+	test -x $(LINT_BIN)/python || $(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_BIN)/python -m pip install -q --upgrade pip
+	$(LINT_BIN)/python -m pip install -q -r requirements-lint.txt
+	touch $@
+
+# Ansible finds this collection by FQCN through .collections (ansible.cfg);
+# the link makes edits visible without reinstalling.
+collection: $(COLLECTION_LINK)
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../.. $@
+
+# ---------------------------------------------------------------- checks
+
+.PHONY: lint yamllint ansible-lint sanity units
+lint: yamllint ansible-lint ## yamllint and ansible-lint (production profile)
+
+yamllint: lint-venv
+	$(LINT_BIN)/yamllint --strict .
+
+ansible-lint: lint-venv collection
+	PATH=$(LINT_BIN):$$PATH $(LINT_BIN)/ansible-lint --profile production --strict
+
+# ansible-test wants the collection under ansible_collections/NS/NAME and looks
+# at what git tracks; it runs on a copy of exactly those files.
+sanity-tree: venv
+	mkdir -p $(SANITY_ROOT)
+	git ls-files -z --cached --others --exclude-standard | \
+	  rsync -a --delete --from0 --files-from=- ./ $(SANITY_ROOT)/
+	scripts/ansible-test-offline-pip $(BIN)/python
+
+sanity: sanity-tree ## ansible-test sanity (no ignore files)
+	test ! -e tests/sanity || ! ls tests/sanity/ignore-*.txt >/dev/null 2>&1
+	cd $(SANITY_ROOT) && $(BIN)/ansible-test sanity --venv --python $(CONTROLLER_PYTHON_VERSION) --color no
+
+units: sanity-tree ## ansible-test units
+	cd $(SANITY_ROOT) && $(BIN)/ansible-test units --venv --python $(CONTROLLER_PYTHON_VERSION) --color no
+
+# ---------------------------------------------------------------- areas
+
+# Each area (modules, cluster, image, deploy, molecule) keeps its targets in
+# mk/<area>.mk and appends its test target to TEST_TARGETS.
+TEST_TARGETS :=
+-include mk/*.mk
+
+# ---------------------------------------------------------------- tests
+
+.PHONY: test
+test: deps lint sanity units $(TEST_TARGETS) ## run every test
