@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) remotedev.jupyter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Password hashes for Jupyter Server and code-server (private to this collection).
+
+Jupyter Server (jupyter_server.auth.security.passwd/passwd_check) accepts
+  argon2:<PHC string>          argon2-cffi PasswordHasher(memory_cost=10240, time_cost=10, parallelism=8)
+  sha1:<salt>:<hex digest>     sha1(password utf-8 + salt ascii), 12 hex chars of salt (legacy)
+code-server (src/node/util.ts hash/isHashMatch) stores a bare PHC string made by
+the npm argon2 package with its defaults: argon2id, m=65536, t=3, p=4,
+16-byte salt, 32-byte hash. code-server also uses that string as the value of
+its session cookie, so the hash is a secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import traceback
+
+try:
+    import argon2
+    import argon2.exceptions
+
+    HAS_ARGON2 = True
+    ARGON2_IMPORT_ERROR = None
+except ImportError:
+    HAS_ARGON2 = False
+    ARGON2_IMPORT_ERROR = traceback.format_exc()
+
+FORMATS = ("jupyter", "code_server")
+ALGORITHMS = ("argon2", "sha1")
+
+# Cost parameters of jupyter_server.auth.security.passwd (2.x).
+JUPYTER_ARGON2_PARAMETERS = {"memory_cost": 10240, "time_cost": 10, "parallelism": 8}
+# Defaults of the npm argon2 package that code-server's hash() uses.
+CODE_SERVER_ARGON2_PARAMETERS = {"memory_cost": 65536, "time_cost": 3, "parallelism": 4, "hash_len": 32, "salt_len": 16}
+# Length of the Jupyter sha1 salt in hex characters (jupyter_server.auth.security.salt_len).
+SHA1_SALT_HEX_CHARS = 12
+
+
+class PasswordHashError(ValueError):
+    """Bad input; the message names the option."""
+
+
+def check_request(password, hash_format, algorithm):
+    """Raise PasswordHashError unless the combination can be hashed."""
+    if hash_format not in FORMATS:
+        raise PasswordHashError("format must be one of %s, got %r" % (", ".join(FORMATS), hash_format))
+    if algorithm not in ALGORITHMS:
+        raise PasswordHashError("algorithm must be one of %s, got %r" % (", ".join(ALGORITHMS), algorithm))
+    if algorithm == "sha1" and hash_format != "jupyter":
+        raise PasswordHashError(
+            "algorithm=sha1 is only available with format=jupyter (code-server verifies argon2 hashes only)"
+        )
+    if not isinstance(password, str):
+        raise PasswordHashError("password must be a string")
+    if password == "":
+        raise PasswordHashError("password must not be empty")
+
+
+def _sha1_digest(password, salt):
+    return hashlib.sha1(password.encode("utf-8") + salt.encode("ascii")).hexdigest()
+
+
+def make_hash(password, hash_format="jupyter", algorithm="argon2"):
+    """A new salted hash of password in the requested form."""
+    check_request(password, hash_format, algorithm)
+    if algorithm == "sha1":
+        salt = secrets.token_hex(SHA1_SALT_HEX_CHARS // 2)
+        return "sha1:%s:%s" % (salt, _sha1_digest(password, salt))
+    if hash_format == "jupyter":
+        return "argon2:" + argon2.PasswordHasher(**JUPYTER_ARGON2_PARAMETERS).hash(password)
+    return argon2.PasswordHasher(**CODE_SERVER_ARGON2_PARAMETERS).hash(password)
+
+
+def _argon2_verify(phc, password):
+    if not phc.startswith("$argon2"):
+        return False
+    try:
+        return argon2.PasswordHasher().verify(phc, password)
+    except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+        return False
+
+
+def verify_hash(hashed, password, hash_format="jupyter", algorithm="argon2"):
+    """True when hashed is in the requested form and verifies against password.
+
+    A hash in another form (sha1 when argon2 is asked for, a bare PHC string
+    when the Jupyter form is asked for) does not count: the caller wants that
+    form, so a new hash is made.
+    """
+    if not isinstance(hashed, str) or not hashed:
+        return False
+    if hash_format == "code_server":
+        return algorithm == "argon2" and _argon2_verify(hashed, password)
+    if algorithm == "argon2":
+        return hashed.startswith("argon2:") and _argon2_verify(hashed[len("argon2:"):], password)
+    parts = hashed.split(":", 2)
+    if len(parts) != 3 or parts[0] != "sha1" or not parts[2]:
+        return False
+    salt, digest = parts[1], parts[2]
+    try:
+        expected = _sha1_digest(password, salt)
+    except UnicodeEncodeError:  # jupyter_server requires an ASCII salt too
+        return False
+    return hmac.compare_digest(expected, digest)
+
+
+def describe_hash(hashed):
+    """A short, secret-free description of a hash's form, for messages."""
+    if not isinstance(hashed, str) or not hashed:
+        return "empty"
+    if hashed.startswith("argon2:$argon2"):
+        return "Jupyter argon2"
+    if hashed.startswith("$argon2"):
+        return "bare argon2 (code-server form)"
+    if hashed.startswith("sha1:"):
+        return "Jupyter sha1"
+    return "unrecognised"
+
+
+def hash_password(password, hash_format="jupyter", algorithm="argon2", existing_hash=None):
+    """Return (hash, changed, note).
+
+    Keeps existing_hash (changed False) when it is in the requested form and
+    verifies against password; otherwise returns a new hash. note explains
+    why an existing hash was replaced (None when there was nothing to say).
+    """
+    check_request(password, hash_format, algorithm)
+    note = None
+    if existing_hash:
+        if verify_hash(existing_hash, password, hash_format, algorithm):
+            return existing_hash, False, None
+        wanted = {"jupyter": "Jupyter %s" % algorithm, "code_server": "bare argon2 (code-server form)"}[hash_format]
+        found = describe_hash(existing_hash)
+        if found != wanted:
+            note = "existing_hash is a %s hash, not %s: made a new hash" % (found, wanted)
+    return make_hash(password, hash_format, algorithm), True, note

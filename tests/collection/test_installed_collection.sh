@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the built collection tarball into an empty collections path and
+# checks that its documentation and modules work from there, with this
+# checkout's ansible.cfg and .collections link out of the way.
+set -euo pipefail
+
+dist_dir=${1:?usage: $0 DIST_DIR}
+tarball=$(ls "$dist_dir"/remotedev-jupyter-*.tar.gz)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+export ANSIBLE_CONFIG=$work/ansible.cfg
+printf '[defaults]\ncollections_path = %s/collections\n' "$work" >"$ANSIBLE_CONFIG"
+cd "$work"
+
+fail() { echo "test-build: FAIL: $*" >&2; exit 1; }
+
+ansible-galaxy collection install --offline --no-deps -p "$work/collections" "$tarball" >/dev/null
+installed=$work/collections/ansible_collections/remotedev/jupyter
+[[ -f $installed/MANIFEST.json ]] || fail "tarball did not install into $installed"
+
+# What must not ship: development-only trees.
+for unwanted in .venv .venv-lint .collections tests/cluster/kube molecule tests/e2e/node/node_modules tests/functional/node/node_modules; do
+  [[ ! -e $installed/$unwanted ]] || fail "$unwanted is in the tarball"
+done
+
+for module in password_hash server_config server_info; do
+  ansible-doc "remotedev.jupyter.$module" | grep -q "remotedev.jupyter.$module" ||
+    fail "ansible-doc remotedev.jupyter.$module"
+done
+passed=3
+
+out=$(ansible localhost -o -m remotedev.jupyter.password_hash \
+  -a 'password=installed-check format=code_server' 2>&1) || fail "password_hash: $out"
+[[ $out == *"\"hash\": \"\$argon2id\$"* ]] || fail "password_hash gave no argon2id hash: $out"
+passed=$((passed + 1))
+
+out=$(ansible localhost -o -m remotedev.jupyter.server_config \
+  -a '{"settings": {"ServerApp": {"port": 8888}}}' 2>&1) || fail "server_config: $out"
+[[ $out == *'c.ServerApp.port = 8888'* ]] || fail "server_config content: $out"
+passed=$((passed + 1))
+
+echo "test-build: $passed passed, 0 failed"
