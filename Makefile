@@ -78,9 +78,16 @@ sanity-tree: venv
 	  rsync -a --delete --from0 --files-from=- ./ $(SANITY_ROOT)/
 	scripts/ansible-test-offline-pip $(BIN)/python
 
-sanity: sanity-tree ## ansible-test sanity (no ignore files)
+# The multi-version tests (compile, import) run on every supported Python that
+# is on PATH; pyenv's interpreters are added when the machine has them.
+SANITY_PYTHON_DIRS := $(wildcard $(HOME)/.pyenv/versions/3.*/bin)
+empty :=
+space := $(empty) $(empty)
+
+sanity: sanity-tree ## ansible-test sanity (no ignore files), every Python found
 	test ! -e tests/sanity || ! ls tests/sanity/ignore-*.txt >/dev/null 2>&1
-	cd $(SANITY_ROOT) && $(BIN)/ansible-test sanity --venv --python $(CONTROLLER_PYTHON_VERSION) --color no
+	cd $(SANITY_ROOT) && PATH=$(subst $(space),:,$(SANITY_PYTHON_DIRS)):$$PATH \
+	  $(BIN)/ansible-test sanity --venv --color no
 
 units: sanity-tree ## ansible-test units
 	cd $(SANITY_ROOT) && $(BIN)/ansible-test units --venv --python $(CONTROLLER_PYTHON_VERSION) --color no
