@@ -71,8 +71,10 @@ ansible-lint: lint-venv collection
 	PATH=$(LINT_BIN):$$PATH $(LINT_BIN)/ansible-lint --profile production --strict
 
 # ansible-test wants the collection under ansible_collections/NS/NAME and looks
-# at what git tracks; it runs on a copy of exactly those files.
+# at what git tracks; it runs on a fresh copy of exactly those files (a stale
+# copy would let files deleted or ignored since the last run fail the checks).
 sanity-tree: venv
+	rm -rf $(SANITY_ROOT)
 	mkdir -p $(SANITY_ROOT)
 	git ls-files -z --cached --others --exclude-standard | \
 	  rsync -a --delete --from0 --files-from=- ./ $(SANITY_ROOT)/

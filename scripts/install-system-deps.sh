@@ -13,6 +13,8 @@ packages=(
   libkrb5-dev build-essential chromium chromium-driver
   # tools the scripts and ansible-test use
   jq openssl iproute2 rsync git curl ca-certificates shellcheck locales
+  # pip for the Python of the pip-flavor images (wheels are chosen by it)
+  python3-pip python3-venv
 )
 
 missing=()
