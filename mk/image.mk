@@ -1,0 +1,35 @@
+# ---------------------------------------------------------------- image (role remotedev.jupyter.image)
+#
+#   make images        base image, then the jupyter (pip flavor) and code-server
+#                      images built with podman and pushed to the local registry
+#   make test-image    the image role's proof: both builders, registry, run checks
+#   make bench-image   kernel round-trip vs the ZMQ floor, rebuild time, sizes
+
+IMAGE_REGISTRY ?= 127.0.0.1:5000
+IMAGE_BUILDER ?= podman
+IMAGE_EXTRA_VARS = -e '{"image_registry": "$(IMAGE_REGISTRY)", "image_registry_tls": false, "image_push": true, "image_builder": "$(IMAGE_BUILDER)"}'
+
+.PHONY: image-base images test-image bench-image dockerd-start dockerd-stop
+
+image-base: ## Debian base image (debootstrap) in the local registry
+	scripts/local-registry start >/dev/null
+	scripts/debian-base-image --push $(IMAGE_REGISTRY)
+
+images: venv collection image-base ## build and push the jupyter and code-server images
+	$(BIN)/ansible-playbook playbooks/build_image.yml $(IMAGE_EXTRA_VARS)
+	$(BIN)/ansible-playbook playbooks/build_image.yml $(IMAGE_EXTRA_VARS) -e image_kind=code_server
+
+dockerd-start: ## Debian's dockerd on its own socket (for the docker builder)
+	scripts/dockerd start
+
+dockerd-stop:
+	scripts/dockerd stop
+
+test-image: venv lint-venv collection ## image role: podman and dockerd builds, registry, running images
+	$(BIN)/python -m pytest tests/image -v -p no:cacheprovider -o log_cli=false -rA --durations=15
+
+bench-image: venv collection image-base ## image role benchmarks (ratios against baselines of the same run)
+	$(BIN)/python bench/image_latency.py
+	$(BIN)/python bench/image_build.py
+
+TEST_TARGETS += test-image

@@ -1,0 +1,63 @@
+"""A registry that wants credentials (basic authentication, htpasswd): the
+role fails clearly without them, pushes with them (podman: per command;
+docker: docker_login into a throw-away HOME), and the password appears in no
+output, not even at -vvv."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+from passlib.hash import bcrypt
+
+from conftest import REPO, RUN_ID, VENV_BIN, CACHE_DIR, run, run_role
+from test_pip_image import KERNELS
+
+USER = "ci-pusher"
+
+
+@pytest.mark.parametrize("builder", ["podman", "docker"])
+def test_credentials(builder, scratch_registry, base_image, request):
+    password = "s3cret-" + uuid.uuid4().hex
+    scratch_registry.start(htpasswd=f"{USER}:{bcrypt.using(rounds=10).hash(password)}")
+    repository = f"remotedev-test/{RUN_ID}/auth-{builder}"
+    variables = {
+        "image_builder": builder, "image_pip_base_image": base_image, "image_kernels": KERNELS,
+        "image_registry": scratch_registry.address, "image_registry_tls": False, "image_push": True,
+        "image_repository": repository,
+    }
+    if builder == "docker":
+        variables["image_docker_host"] = request.getfixturevalue("dockerd")
+    with tempfile.TemporaryDirectory(prefix="image-auth-home-") as home:
+        # docker_login stores the credentials in ~/.docker/config.json, podman
+        # looks for auth files in $XDG_RUNTIME_DIR and ~/.docker: keep both out
+        # of the real home directory.
+        env = {"HOME": home, "XDG_RUNTIME_DIR": home}
+
+        anonymous = run_role(variables, env=env)
+        assert anonymous.rc != 0
+        assert "refused to show" in anonymous.failure and "401" in anonymous.failure
+        assert "Nothing was built or pushed" in anonymous.failure
+
+        with_credentials = dict(variables, image_registry_username=USER, image_registry_password=password)
+        vars_file = Path(home) / "vars.json"
+        vars_file.write_text(json.dumps(with_credentials))
+        verbose = run([VENV_BIN / "ansible-playbook", REPO / "playbooks/build_image.yml", "-e", f"@{vars_file}", "-vvv"],
+                      check=False, cwd=REPO, timeout=3600,
+                      env={**env, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "REMOTEDEV_CACHE_DIR": str(CACHE_DIR),
+                           "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"})
+        output = verbose.stdout + verbose.stderr
+        assert verbose.returncode == 0, output[-5000:]
+        assert password not in output, "the registry password leaked into the output"
+        pushed = scratch_registry.tags(repository, auth=(USER, password))
+        assert len(pushed) == 1
+
+        again = run_role(with_credentials, env=env)
+        assert again.rc == 0, again.failure
+        assert again.changed == 0
+        assert again.facts["tag"] in pushed
+        assert password not in again.stdout

@@ -1,0 +1,142 @@
+"""The rendered build contexts (image_render_only): the conda flavor, which
+cannot be built here (no conda channel), the pip flavor and code-server, all
+linted with hadolint; the structure of the original design in the conda
+flavor; the extension opt-out; deterministic output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_role
+
+HADOLINT = REPO / ".venv-lint/bin/hadolint"
+EXTENSION_DIR = REPO / "roles/image/files/remotedev_nodelay"
+SEED_KERNELS = [  # the original design: python 3.8 and 2.7 environments
+    {"name": "python3", "display_name": "python3.8", "python": "3.8"},
+    {"name": "python2", "display_name": "python2.7", "python": "2.7"},
+]
+
+
+def render(tmp_path: Path, **variables) -> Path:
+    context = tmp_path / "context"
+    result = run_role({"image_render_only": True, "image_context_dir": str(context), **variables})
+    assert result.rc == 0, result.failure
+    return context
+
+
+def hadolint(containerfile: Path) -> None:
+    assert HADOLINT.exists(), "hadolint missing: make lint-venv"
+    result = subprocess.run([HADOLINT, "--no-color", containerfile], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_conda_flavor_seed_structure(tmp_path):
+    context = render(tmp_path, image_flavor="conda", image_kernels=SEED_KERNELS,
+                     image_conda_channel_alias="https://conda-mirror.example.invalid",
+                     image_conda_channels=["conda-forge", "internal"])
+    containerfile = (context / "Containerfile").read_text()
+    hadolint(context / "Containerfile")
+    for kernel in SEED_KERNELS:
+        assert (f"micromamba create --yes --rc-file /build/condarc --prefix /opt/kernels/{kernel['name']} "
+                f"python={kernel['python']} ipykernel") in containerfile
+        assert (f"/opt/kernels/{kernel['name']}/bin/python -m ipykernel install --prefix /opt/jupyter "
+                f"--name {kernel['name']} --display-name {kernel['display_name']}") in containerfile
+    assert "FROM mambaorg/micromamba:" in containerfile
+    assert "USER 1000:100" in containerfile and 'ENTRYPOINT ["/opt/jupyter/bin/tini", "-g", "--"]' in containerfile
+    assert "HEALTHCHECK" in containerfile and "/usr/local/bin/jupyter-healthcheck" in containerfile
+    # Caches stay in the build stage: only the environments reach the image.
+    final_stage = containerfile.split("# ---------------------------------------------------------------- the image")[1]
+    assert "COPY --from=build /opt/jupyter /opt/jupyter" in final_stage
+    assert "/opt/conda" not in final_stage
+    condarc = (context / "conda/condarc").read_text()
+    assert 'channel_alias: "https://conda-mirror.example.invalid"' in condarc
+    assert '- "conda-forge"\n  - "internal"' in condarc
+
+
+def test_conda_flavor_defaults_are_current(tmp_path):
+    containerfile = (render(tmp_path, image_flavor="conda") / "Containerfile").read_text()
+    assert "--prefix /opt/kernels/python3 python=3.13 ipykernel" in containerfile
+    assert "--prefix /opt/kernels/python311 python=3.11 ipykernel" in containerfile
+    assert "python=2.7" not in containerfile
+
+
+@pytest.mark.parametrize("kind", ["jupyter", "code_server"])
+def test_pip_flavor_and_code_server_lint_clean(tmp_path, kind):
+    context = render(tmp_path, image_kind=kind)
+    hadolint(context / "Containerfile")
+    containerfile = (context / "Containerfile").read_text()
+    assert 'ENTRYPOINT ["/usr/bin/tini", "-g", "--"]' in containerfile
+    assert "USER 1000:100" in containerfile
+    instructions = [line for line in containerfile.splitlines() if not line.lstrip().startswith("#")]
+    assert not [line for line in instructions if "sudo" in line or "fixuid" in line]
+
+
+def test_extension_sources_are_all_in_the_context(tmp_path):
+    context = render(tmp_path)
+    shipped = {p.relative_to(EXTENSION_DIR) for p in EXTENSION_DIR.rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts}
+    rendered = {p.relative_to(context / "src/remotedev_nodelay") for p in (context / "src/remotedev_nodelay").rglob("*")
+                if p.is_file()}
+    assert rendered == shipped
+    for path in shipped:
+        assert (context / "src/remotedev_nodelay" / path).read_bytes() == (EXTENSION_DIR / path).read_bytes()
+    enabled = (context / "prefix/etc/jupyter/jupyter_server_config.d/remotedev_nodelay.json").read_text()
+    assert '"remotedev_nodelay": true' in enabled
+
+
+def test_extension_opt_out(tmp_path):
+    context = render(tmp_path, image_nodelay_extension=False)
+    assert not (context / "src").exists()
+    assert not (context / "prefix/etc/jupyter/jupyter_server_config.d").exists()
+    assert "remotedev_nodelay" not in (context / "Containerfile").read_text()
+
+
+@pytest.mark.parametrize(
+    ("server_packages", "expected"),
+    [
+        (["jupyter_server==2.21.1", "jupyterlab==4.6.6"], True),
+        (["jupyter_server==2.21.1", "JupyterLab[test]>=4"], True),
+        (["jupyter_server==2.21.1", "jupyterlab-git"], False),
+        (["jupyter_server==2.21.1"], False),
+    ],
+)
+def test_jupyterlab_does_not_phone_home(tmp_path, server_packages, expected):
+    context = render(tmp_path, image_server_packages=server_packages, image_server_extra_packages=[])
+    overrides = context / "prefix/share/jupyter/lab/settings/overrides.json"
+    assert overrides.exists() == expected
+    if expected:
+        settings = json.loads(overrides.read_text())
+        assert settings == {
+            "@jupyterlab/apputils-extension:notification": {"checkForUpdates": False, "fetchNews": "false"}
+        }
+
+
+def test_rendering_is_deterministic(tmp_path):
+    first = render(tmp_path / "a")
+    second = render(tmp_path / "b")
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    for path in files:
+        assert (first / path).read_bytes() == (second / path).read_bytes()
+
+
+def test_check_mode_fetches_and_builds_nothing():
+    """A kernel whose wheelhouse is not cached yet: check mode reports the
+    build it cannot hash yet, downloads nothing, builds nothing."""
+    from conftest import CACHE_DIR
+
+    before = set((CACHE_DIR / "wheelhouse").glob("*")) if (CACHE_DIR / "wheelhouse").exists() else set()
+    kernels = [{"name": "python3"}, {"name": "extra", "packages": ["six==1.16.0"]}]
+    result = run_role({"image_kernels": kernels}, check_mode=True)
+    assert result.rc == 0, result.failure
+    assert result.changed > 0
+    assert any("not in the cache yet" in str(r.get("msg")) for t in result.task("Report what check mode")
+               for r in t["results"])
+    assert not result.ran("Download the wheels")
+    assert result.facts["ref"] == ""
+    after = set((CACHE_DIR / "wheelhouse").glob("*"))
+    assert after == before
