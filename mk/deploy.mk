@@ -1,0 +1,39 @@
+# ---------------------------------------------------------------- deploy (roles jupyter_server, code_server; playbooks)
+#
+#   make deploy        build the images (image role) and deploy the `local`
+#                      environment of inventory/example: to $KUBECONFIG's
+#                      cluster when KUBECONFIG is set, else to the local
+#                      cluster (started when needed)
+#   make test-deploy   the deploy proofs in tests/deploy against the cluster
+#   make teardown      remove the `local` instances (volumes kept;
+#                      DEPLOY_ARGS='-e purge_data=true' deletes them too)
+
+DEPLOY_INVENTORY ?= inventory/example
+DEPLOY_LIMIT ?= local
+DEPLOY_ARGS ?=
+DEPLOY_PYTEST_ARGS ?=
+
+# The cluster: $KUBECONFIG when the caller gives one, else the local cluster.
+ifeq ($(origin KUBECONFIG),environment)
+DEPLOY_CLUSTER :=
+DEPLOY_KUBECONFIG := $(KUBECONFIG)
+else
+DEPLOY_CLUSTER := cluster-up
+DEPLOY_KUBECONFIG = $(shell $(PYTHON) tests/cluster/cluster.py env | sed -n 's/^KUBECONFIG=//p')
+endif
+
+.PHONY: deploy teardown test-deploy
+
+deploy: venv collection image-base $(DEPLOY_CLUSTER) ## build the images and deploy inventory/example's `local` instances
+	KUBECONFIG=$(DEPLOY_KUBECONFIG) $(BIN)/ansible-playbook -i $(DEPLOY_INVENTORY) playbooks/site.yml \
+	  --limit $(DEPLOY_LIMIT) $(DEPLOY_ARGS)
+
+teardown: venv collection ## remove inventory/example's `local` instances (keeps their volumes)
+	KUBECONFIG=$(DEPLOY_KUBECONFIG) $(BIN)/ansible-playbook -i $(DEPLOY_INVENTORY) playbooks/teardown.yml \
+	  --limit $(DEPLOY_LIMIT) $(DEPLOY_ARGS)
+
+test-deploy: venv collection image-base $(DEPLOY_CLUSTER) ## deploy proofs: render, bad input, converge/idempotence/rollout/teardown on the cluster
+	KUBECONFIG=$(DEPLOY_KUBECONFIG) $(BIN)/python -m pytest -v -p no:cacheprovider -rA --durations=10 \
+	  tests/deploy $(DEPLOY_PYTEST_ARGS)
+
+TEST_TARGETS += test-deploy

@@ -1,0 +1,172 @@
+"""The manifests both roles render, through the roles' own render path (the one
+apply and check mode use), without a cluster."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from traitlets.config.loader import PyFileConfigLoader
+
+from conftest import by_kind
+
+TOKEN = "t" * 48
+HASH = "argon2:$argon2id$v=19$m=10240,t=10,p=8$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+FIXED = {"jupyter_server_token": TOKEN, "jupyter_server_password_hash": HASH, "code_server_password": "pw-" + "x" * 20}
+
+
+def container(deployment: dict) -> dict:
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+def load_config(configmap: dict, tmp_path) -> dict:
+    path = tmp_path / "jupyter_server_config.py"
+    path.write_text(configmap["data"]["jupyter_server_config.py"])
+    return PyFileConfigLoader(path.name, path=str(tmp_path)).load_config()
+
+
+def test_pod_is_hardened_for_restricted(render):
+    run, docs = render(**FIXED)
+    run.check()
+    namespace = by_kind(docs["jupyter_server"], "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for role in ("jupyter_server", "code_server"):
+        pod = by_kind(docs[role], "Deployment")["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] == 1000
+        assert pod["securityContext"]["fsGroup"] == 100
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
+        for c in pod["containers"] + pod.get("initContainers", []):
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False
+            assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+            assert c["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_server_config_is_secure_and_has_no_secrets(render, tmp_path):
+    run, docs = render(
+        **FIXED,
+        jupyter_server_cull_idle_timeout=1234,
+        jupyter_server_base_url="team/",
+        jupyter_server_settings={"KernelSpecManager": {"allowed_kernelspecs": ["python3"]}, "ServerApp": {"terminals_enabled": False}},
+    )
+    run.check()
+    configmap = by_kind(docs["jupyter_server"], "ConfigMap")
+    text = configmap["data"]["jupyter_server_config.py"]
+    assert TOKEN not in text and "argon2" not in text and "hashed_password" not in text
+    config = load_config(configmap, tmp_path)
+    assert config.ServerApp.allow_root is False
+    assert config.ServerApp.disable_check_xsrf is False
+    assert config.ServerApp.base_url == "/team/"
+    assert config.ServerApp.root_dir == "/home/jovyan/work"
+    assert config.MappingKernelManager.cull_idle_timeout == 1234
+    assert config.KernelSpecManager.allowed_kernelspecs == {"python3"}
+    assert config.ServerApp.terminals_enabled is False  # the user's settings win over the role's
+    # the probes follow base_url
+    deployment = by_kind(docs["jupyter_server"], "Deployment")
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container(deployment)[probe]["httpGet"]["path"] == "/team/api"
+
+
+def test_secrets_live_in_the_secret_and_render_redacted(render):
+    run, docs = render(**FIXED)
+    run.check()
+    secret = by_kind(docs["jupyter_server"], "Secret")
+    assert set(secret["data"]) == {"token", "password-hash", "jupyter_server_config.json"}
+    assert {base64.b64decode(v) for v in secret["data"].values()} == {b"REDACTED"}
+    assert TOKEN not in run.output and "c2FsdHNhbHQ" not in run.output
+    env = {e["name"]: e for e in container(by_kind(docs["jupyter_server"], "Deployment"))["env"]}
+    assert env["JUPYTER_TOKEN_FILE"]["value"] == "/etc/jupyter-secret/token"
+    assert env["JUPYTER_CONFIG_PATH"]["value"].split(":")[0] == "/etc/jupyter-secret"
+    assert "JUPYTER_TOKEN" not in env
+
+
+def test_only_config_and_secret_changes_roll_the_pod(render):
+    base = render(**FIXED)[1]
+    same = render(**FIXED)[1]
+    cull = render(**FIXED, jupyter_server_cull_idle_timeout=60)[1]
+    token = render(**dict(FIXED, jupyter_server_token="u" * 48))[1]
+
+    def template(docs):
+        return by_kind(docs["jupyter_server"], "Deployment")["spec"]["template"]
+
+    assert template(base) == template(same)
+    annotations = {k: template(d)["metadata"]["annotations"] for k, d in {"base": base, "cull": cull, "token": token}.items()}
+    assert annotations["cull"]["remotedev.jupyter/config-checksum"] != annotations["base"]["remotedev.jupyter/config-checksum"]
+    assert annotations["cull"]["remotedev.jupyter/secret-checksum"] == annotations["base"]["remotedev.jupyter/secret-checksum"]
+    assert annotations["token"]["remotedev.jupyter/secret-checksum"] != annotations["base"]["remotedev.jupyter/secret-checksum"]
+    assert annotations["token"]["remotedev.jupyter/config-checksum"] == annotations["base"]["remotedev.jupyter/config-checksum"]
+    # nothing but the checksum annotations and the digest label differ
+    for changed in (cull, token):
+        a, b = template(base), template(changed)
+        assert a["spec"] == b["spec"]
+
+
+@pytest.mark.parametrize(
+    ("access_mode", "strategy"),
+    [("ReadWriteOnce", "Recreate"), ("ReadWriteOncePod", "Recreate"), ("ReadWriteMany", "RollingUpdate")],
+)
+def test_strategy_follows_the_access_mode(render, access_mode, strategy):
+    run, docs = render(**FIXED, jupyter_server_storage_access_mode=access_mode, render_code_server=False)
+    run.check()
+    assert by_kind(docs["jupyter_server"], "Deployment")["spec"]["strategy"]["type"] == strategy
+    assert by_kind(docs["jupyter_server"], "PersistentVolumeClaim")["spec"]["accessModes"] == [access_mode]
+
+
+def test_exposure_gpu_and_scheduling(render):
+    run, docs = render(
+        **FIXED,
+        render_code_server=False,
+        jupyter_server_ingress_enabled=True,
+        jupyter_server_ingress_class_name="nginx",
+        jupyter_server_ingress_hosts=["team-a.jupyter.example.test"],
+        jupyter_server_ingress_tls_secret="wildcard-tls",
+        jupyter_server_route_enabled=True,
+        jupyter_server_route_host="team-a.apps.example.test",
+        jupyter_server_gpu_count=2,
+        jupyter_server_node_selector={"gpu": "yes"},
+        jupyter_server_tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        jupyter_server_image_pull_secrets=["regcred"],
+    )
+    run.check()
+    jupyter = docs["jupyter_server"]
+    ingress = by_kind(jupyter, "Ingress")
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [{"hosts": ["team-a.jupyter.example.test"], "secretName": "wildcard-tls"}]
+    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == "jupyter-localhost"
+    route = by_kind(jupyter, "Route")
+    assert route["spec"]["host"] == "team-a.apps.example.test" and route["spec"]["tls"]["termination"] == "edge"
+    pod = by_kind(jupyter, "Deployment")["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 2
+    assert pod["nodeSelector"] == {"gpu": "yes"}
+    assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    policy = by_kind(jupyter, "NetworkPolicy")
+    peers = policy["spec"]["ingress"][0]["from"]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} in peers
+    assert {"podSelector": {"matchLabels": {"remotedev.jupyter/jupyter-client": "jupyter-localhost"}}} in peers
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+
+
+def test_code_server_gets_hash_config_and_the_jupyter_connection(render):
+    run, docs = render(**FIXED, code_server_extensions=["ms-toolsai.jupyter", "ms-python.python"])
+    run.check()
+    code = docs["code_server"]
+    secret = by_kind(code, "Secret")
+    assert set(secret["data"]) == {"hashed-password"}  # an explicit password is never stored in clear
+    config = by_kind(code, "ConfigMap")["data"]["config.yaml"]
+    assert "auth: password" in config and "bind-addr: 0.0.0.0:8080" in config
+    assert "password" not in config.replace("auth: password", "")
+    pod = by_kind(code, "Deployment")["spec"]["template"]
+    assert pod["metadata"]["labels"]["remotedev.jupyter/jupyter-client"] == "jupyter-localhost"
+    main = pod["spec"]["containers"][0]
+    env = {e["name"]: e for e in main["env"]}
+    assert env["HASHED_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "code-server-localhost", "key": "hashed-password"}
+    assert env["JUPYTER_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "jupyter-localhost", "key": "token"}
+    assert env["JUPYTER_SERVER_URL"]["value"] == "http://jupyter-localhost.remotedev-jupyter.svc.cluster.local:8888/"
+    assert env["JUPYTER_SERVER_CONNECT_URL"]["value"] == "$(JUPYTER_SERVER_URL)?token=$(JUPYTER_TOKEN)"
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert main[probe]["httpGet"]["path"] == "/healthz"
+    init = pod["spec"]["initContainers"][0]
+    assert init["command"].count("--install-extension") == 2
+    assert "ms-toolsai.jupyter" in init["command"]
