@@ -103,5 +103,13 @@ TEST_TARGETS :=
 
 # ---------------------------------------------------------------- tests
 
+# Quick and self-contained first, so a broken module fails the run before the
+# cluster and the images are built; then each layer on top of the last.
+TEST_ORDER := test-modules test-build test-cluster test-image test-deploy test-molecule
+ifneq ($(sort $(TEST_ORDER)),$(sort $(TEST_TARGETS)))
+$(error TEST_ORDER ($(TEST_ORDER)) and the areas' TEST_TARGETS ($(TEST_TARGETS)) differ)
+endif
+
 .PHONY: test
-test: deps lint sanity units $(TEST_TARGETS) ## run every test
+test: deps lint sanity units ## run every test
+	$(MAKE) --no-print-directory $(TEST_ORDER)

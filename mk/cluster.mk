@@ -1,5 +1,5 @@
 # The local single-node Kubernetes (tests/cluster): built from Go sources,
-# run as background processes, used by the tests and by `make demo` when no
+# run as background processes, used by the tests and by `make deploy` when no
 # KUBECONFIG is given. The tool is stdlib-only Python; it needs root.
 
 CLUSTER := $(PYTHON) tests/cluster/cluster.py

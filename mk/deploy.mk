@@ -24,9 +24,18 @@ endif
 
 .PHONY: deploy teardown test-deploy
 
-deploy: venv collection image-base $(DEPLOY_CLUSTER) ## build the images and deploy inventory/example's `local` instances
+deploy: system-deps venv collection image-base $(DEPLOY_CLUSTER) ## build the images and deploy inventory/example's `local` instances
 	KUBECONFIG=$(DEPLOY_KUBECONFIG) $(BIN)/ansible-playbook -i $(DEPLOY_INVENTORY) playbooks/site.yml \
 	  --limit $(DEPLOY_LIMIT) $(DEPLOY_ARGS)
+ifneq ($(DEPLOY_CLUSTER),)
+	@# kube-proxy runs on this machine, so the ClusterIPs answer here without a port-forward.
+	@echo
+	@echo "Local cluster: export KUBECONFIG=$(DEPLOY_KUBECONFIG)"
+	@echo "(kubectl: tests/cluster/cluster.py kubectl ...). Its Services answer on this machine:"
+	@$(PYTHON) tests/cluster/cluster.py kubectl get services --all-namespaces \
+	  --selector app.kubernetes.io/managed-by=remotedev.jupyter \
+	  -o jsonpath='{range .items[*]}  {.metadata.namespace}/{.metadata.name}{"\t"}http://{.spec.clusterIP}:{.spec.ports[0].port}/{"\n"}{end}'
+endif
 
 teardown: venv collection ## remove inventory/example's `local` instances (keeps their volumes)
 	KUBECONFIG=$(DEPLOY_KUBECONFIG) $(BIN)/ansible-playbook -i $(DEPLOY_INVENTORY) playbooks/teardown.yml \
