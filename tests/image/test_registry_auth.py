@@ -11,8 +11,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import bcrypt
 import pytest
-from passlib.hash import bcrypt
 
 from conftest import REPO, RUN_ID, VENV_BIN, CACHE_DIR, run, run_role
 from test_pip_image import KERNELS
@@ -23,7 +23,7 @@ USER = "ci-pusher"
 @pytest.mark.parametrize("builder", ["podman", "docker"])
 def test_credentials(builder, scratch_registry, base_image, request):
     password = "s3cret-" + uuid.uuid4().hex
-    scratch_registry.start(htpasswd=f"{USER}:{bcrypt.using(rounds=10).hash(password)}")
+    scratch_registry.start(htpasswd=f"{USER}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()}")
     repository = f"remotedev-test/{RUN_ID}/auth-{builder}"
     variables = {
         "image_builder": builder, "image_pip_base_image": base_image, "image_kernels": KERNELS,
