@@ -77,10 +77,12 @@ def test_missing_builder(builder, base_image, registry):
     assert reason in result.failure, "the reason is missing from the message"
 
 
-def test_unreachable_registry(base_image):
+def test_unreachable_registry(base_image, tmp_path):
+    """Refused before any work: with an empty cache the wheels would be
+    downloaded first if the registry were only asked afterwards."""
     address = f"127.0.0.1:{free_port()}"
     result = run_role({"image_pip_base_image": base_image, "image_registry": address,
-                       "image_registry_tls": False, "image_push": True})
+                       "image_registry_tls": False, "image_push": True, "image_cache_dir": str(tmp_path / "cache")})
     assert result.rc != 0
     assert f"cannot look up remotedev/jupyter-server in the registry {address}" in result.failure
     assert "Nothing was built or pushed" in result.failure
