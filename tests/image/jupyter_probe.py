@@ -157,7 +157,32 @@ def _message(msg_type: str, content: dict, session: str) -> dict:
 V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 
 
-class KernelSocket:
+class _ServerSocket:
+    """A resource created through the REST API (POST `collection`) and driven
+    over its websocket; closing deletes it again."""
+
+    def _open(self, url: str, token: str, collection: str, body: dict, ws_path, timeout: float, **options):
+        self.url, self.token = url, token
+        self.resource = api(url, collection, token, method="POST", body=body)
+        self.resource_path = f"{collection}/{self.resource.get('id') or self.resource.get('name')}"
+        ws_url = url.replace("http", "ws", 1).rstrip("/") + "/" + ws_path(self.resource)
+        header = [f"Authorization: token {token}"] if token else []
+        self.ws = websocket.create_connection(ws_url, header=header, timeout=timeout, **options)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.ws.close()
+        with contextlib.suppress(Exception):
+            api(self.url, self.resource_path, self.token, method="DELETE")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class KernelSocket(_ServerSocket):
     """A kernel started through the REST API and driven over its websocket.
 
     protocol "legacy": JSON text frames, as clients without a subprotocol
@@ -166,15 +191,12 @@ class KernelSocket:
 
     def __init__(self, url: str, token: str, kernel_name: str | None = None, timeout: float = 60,
                  protocol: str = "legacy"):
-        self.url, self.token, self.timeout, self.protocol = url, token, timeout, protocol
-        body = {"name": kernel_name} if kernel_name else {}
-        self.kernel = api(url, "api/kernels", token, method="POST", body=body)
+        self.timeout, self.protocol = timeout, protocol
         self.session = uuid.uuid4().hex
-        ws_url = url.replace("http", "ws", 1).rstrip("/") + f"/api/kernels/{self.kernel['id']}/channels"
-        header = [f"Authorization: token {token}"] if token else []
-        subprotocols = [V1_PROTOCOL] if protocol == "v1" else None
-        self.ws = websocket.create_connection(f"{ws_url}?session_id={self.session}", header=header, timeout=timeout,
-                                              subprotocols=subprotocols)
+        self._open(url, token, "api/kernels", {"name": kernel_name} if kernel_name else {},
+                   lambda kernel: f"api/kernels/{kernel['id']}/channels?session_id={self.session}", timeout,
+                   subprotocols=[V1_PROTOCOL] if protocol == "v1" else None)
+        self.kernel = self.resource
         if protocol == "v1" and self.ws.getsubprotocol() != V1_PROTOCOL:
             raise RuntimeError(f"server did not accept {V1_PROTOCOL}")
         self._wait_ready()
@@ -265,29 +287,15 @@ class KernelSocket:
             times.append(elapsed)
         return times
 
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.ws.close()
-        with contextlib.suppress(Exception):
-            api(self.url, f"api/kernels/{self.kernel['id']}", self.token, method="DELETE")
 
-    def __enter__(self) -> KernelSocket:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class TerminalSocket:
+class TerminalSocket(_ServerSocket):
     """A terminal started through the REST API (jupyter_server_terminals),
     driven over its websocket like xterm.js does."""
 
     def __init__(self, url: str, token: str, timeout: float = 30):
-        self.url, self.token = url, token
-        self.terminal = api(url, "api/terminals", token, method="POST", body={})
-        ws_url = url.replace("http", "ws", 1).rstrip("/") + f"/terminals/websocket/{self.terminal['name']}"
-        header = [f"Authorization: token {token}"] if token else []
-        self.ws = websocket.create_connection(ws_url, header=header, timeout=timeout)
+        self._open(url, token, "api/terminals", {}, lambda terminal: f"terminals/websocket/{terminal['name']}",
+                   timeout)
+        self.terminal = self.resource
         self.run("true")  # the shell is up once a command's output comes back
 
     def run(self, command: str) -> str:
@@ -311,18 +319,6 @@ class TerminalSocket:
             self.run("echo a")
             times.append(time.perf_counter() - start)
         return times
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.ws.close()
-        with contextlib.suppress(Exception):
-            api(self.url, f"api/terminals/{self.terminal['name']}", self.token, method="DELETE")
-
-    def __enter__(self) -> TerminalSocket:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def zmq_roundtrips(count: int, code: str = "1+1", kernel_name: str = "python3") -> list[float]:
