@@ -91,6 +91,9 @@ class LocalServer:
             # Keep __pycache__ out of source trees on the PYTHONPATH (the
             # extension's source in the role).
             PYTHONDONTWRITEBYTECODE="1",
+            # Terminals run the shell the images set, not the caller's: with
+            # no SHELL (as under CI) jupyter_server_terminals falls back to sh.
+            SHELL="/bin/bash",
         )
         env.pop("JUPYTER_CONFIG_PATH", None)
         if self.extra_pythonpath:
@@ -311,12 +314,14 @@ class TerminalSocket(_ServerSocket):
         return output
 
     def roundtrips(self, count: int) -> list[float]:
-        """Seconds from typing a command with two lines of output to seeing
-        the last line: several small frames, as in interactive use."""
+        """Seconds from typing a command to seeing the last of its output,
+        which comes in two bursts 5 ms apart, as from any command that prints
+        while it works. Without the pause a fast shell can answer in a single
+        frame, and one frame never meets Nagle's delay."""
         times = []
         for dummy in range(count):
             start = time.perf_counter()
-            self.run("echo a")
+            self.run("echo a; sleep 0.005")
             times.append(time.perf_counter() - start)
         return times
 
