@@ -201,6 +201,32 @@ def build_image(kind: str) -> str:
     return refs[-1]
 
 
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+])  # fmt: skip
+
+
+def tag_in_registry(ref: str, tag: str) -> str:
+    """Give an image in the (plain HTTP) test registry one more tag, as a
+    release pipeline promotes a build: its manifest, byte for byte, under the
+    new tag. Returns the new reference."""
+    import requests
+
+    registry, repository = ref.split("/", 1)
+    repository, old_tag = repository.rsplit(":", 1)
+    base = f"http://{registry}/v2/{repository}/manifests"
+    manifest = requests.get(f"{base}/{old_tag}", headers={"Accept": MANIFEST_TYPES}, timeout=30)
+    manifest.raise_for_status()
+    put = requests.put(
+        f"{base}/{tag}", data=manifest.content, headers={"Content-Type": manifest.headers["Content-Type"]}, timeout=30
+    )
+    assert put.status_code == 201, (put.status_code, put.text)
+    return f"{registry}/{repository}:{tag}"
+
+
 @pytest.fixture(scope="session")
 def jupyter_image() -> str:
     return os.environ.get("REMOTEDEV_JUPYTER_IMAGE") or build_image("jupyter")

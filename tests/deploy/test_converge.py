@@ -14,7 +14,7 @@ import requests
 from kubernetes.client import V1Pod
 from kubernetes.client.exceptions import ApiException
 
-from conftest import PLAYBOOKS, REPO, ansible_env, run_playbook
+from conftest import PLAYBOOKS, REPO, ansible_env, run_playbook, tag_in_registry
 
 INVENTORY = REPO / "inventory/example"
 A, B = "local-team-a", "local-team-b"  # hosts of the example inventory
@@ -30,6 +30,7 @@ class Lab:
 
     def __init__(self, namespace, jupyter_image, code_server_image, kube_env, kube):
         self.namespace = namespace
+        self.jupyter_image = jupyter_image
         self.kube = kube
         self.env = ansible_env(**kube_env)
         self.args = [
@@ -212,6 +213,52 @@ def test_the_same_setting_again_rolls_nothing(lab):
     assert run.changed(A) == 0, run.output[-4000:]
     assert lab.pod(JUPYTER_A_SELECTOR).metadata.uid == uid
     assert lab.replicasets(JUPYTER_A) == replicasets
+
+
+def changed_lines(output: str) -> list[str]:
+    """The + and - lines of the diffs in a playbook's output."""
+    return [
+        re.sub(r"^([-+])\s+(?:-\s+)?", r"\1 ", line.rstrip())  # indentation and YAML list dashes dropped
+        for line in output.splitlines()
+        if re.match(r"^[-+]\s", line)
+    ]
+
+
+def test_upgrading_the_image_and_rolling_back_keep_data_and_tokens(lab, kube):
+    """docs/runbooks/upgrade-image.md, step by step, with a promoted tag."""
+    new_image = tag_in_registry(lab.jupyter_image, "upgrade-" + secrets.token_hex(4))
+    tokens = {name: kube.secret_values(lab.namespace, name)["token"] for name in (JUPYTER_A, JUPYTER_B)}
+    code = lab.pod(CODE_A_SELECTOR).metadata.uid
+    # 2. the check shows the image line of each Deployment and changes nothing
+    versions = lab.versions()
+    check = lab.play("deploy.yml", "--check", "--diff", "-e", f"jupyter_server_image={new_image}").check()
+    assert lab.versions() == versions
+    changed = changed_lines(check.output)
+    assert sorted(line for line in changed if " image: " in line) == sorted(
+        [f"- image: {lab.jupyter_image}", f"+ image: {new_image}"] * 2
+    ), changed
+    # besides the digest label of the pod template, which the role waits on,
+    # and the generation the API server counts up on every change of a spec
+    others = [
+        line
+        for line in changed
+        if " image: " not in line and not re.match(r"^[-+] (remotedev\.jupyter/pod-template|generation): \w+$", line)
+    ]
+    assert others == [], others
+    # 3. roll out: each Jupyter pod is replaced, and nothing else
+    for image in (new_image, lab.jupyter_image):  # then roll back to the previous reference
+        pods = {s: lab.pod(s).metadata.uid for s in (JUPYTER_A_SELECTOR, JUPYTER_B_SELECTOR)}
+        lab.play("deploy.yml", "-e", f"jupyter_server_image={image}").check()
+        for selector, uid in pods.items():
+            pod = lab.pod(selector)
+            assert pod.metadata.uid != uid and ready(pod), selector
+            assert pod.spec.containers[0].image == image
+            # the notebooks on the PVC survive both directions
+            assert kube.exec(lab.namespace, pod.metadata.name, ["cat", "/home/jovyan/work/proof.txt"]) == lab.proof
+        assert lab.pod(CODE_A_SELECTOR).metadata.uid == code
+        assert {name: kube.secret_values(lab.namespace, name)["token"] for name in tokens} == tokens
+        status = lab.play("status.yml").check()
+        assert status.output.count("Server: 2.21.1, kernelspecs") == 2
 
 
 def login(url: str, password: str) -> int:
