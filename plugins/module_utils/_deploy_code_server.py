@@ -1,0 +1,317 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) remotedev.jupyter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The code-server component (PRIVATE, no public API): code-server next to a
+Jupyter Server, connected to it through the server's client contract."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+try:
+    import yaml
+
+    HAS_YAML = True
+except ImportError:  # pragma: no cover - PyYAML comes with ansible-core, where the engine runs
+    HAS_YAML = False
+
+from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common import (
+    CONFIG_CHECKSUM_ANNOTATION,
+    SECRET_CHECKSUM_ANNOTATION,
+    DNS_SUBDOMAIN,
+    check_names,
+    client_pod_labels,
+    configmap_object,
+    container_security_context,
+    deployment_object,
+    http_probes,
+    ingress_object,
+    network_policy_object,
+    pod_scheduling,
+    pod_security_context,
+    pvc_object,
+    read_server_service_annotations,
+    secret_object,
+    service_object,
+)
+from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_component import (
+    PASSWORD_ALPHABET,
+    Component,
+    PreflightError,
+    generate_secret,
+)
+from ansible_collections.remotedev.jupyter.plugins.module_utils._password import hash_password
+
+CONFIG_DIR = "/etc/code-server"
+CONFIG_KEY = "config.yaml"
+HASH_KEY = "hashed-password"
+PASSWORD_KEY = "password"
+HTTP_URL = re.compile(r"^https?://\S+/$")
+
+
+class CodeServer(Component):
+    prefix = "code_server"
+    app = "code-server"
+    component = "workspace"
+    container = "code-server"
+    what = "code-server"
+    data_volume = "home"
+    single_replica_reason = " (one home volume)"
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.jupyter_name = settings["jupyter_name"]
+        self.connected = bool(self.jupyter_name)
+        self.data_dir = settings["home"] + "/.local/share/code-server"
+
+    # ------------------------------------------------------------ validation
+
+    def check(self, problems):
+        s = self.s
+        check_names(problems, s, ["name"], extra_names=["jupyter_name"])
+        super().check(problems)
+        problems.in_range("password_length", 12, 256)
+        problems.check(
+            s["home"].startswith("/")
+            and (not s["jupyter_url"] or HTTP_URL.match(s["jupyter_url"]))
+            and (not s["jupyter_secret_name"] or DNS_SUBDOMAIN.match(s["jupyter_secret_name"]))
+            and (not (s["render_only"] and self.connected) or (s["jupyter_url"] and s["jupyter_secret_name"])),
+            "%s must be an absolute path; %s an http(s) URL ending in '/' (got %s); %s a Secret name (got %s). "
+            "With %s there is no cluster to read them from: give both, or set %s to \"\" for no connection."
+            % (s.var("home"), s.var("jupyter_url"), json.dumps(s["jupyter_url"]), s.var("jupyter_secret_name"),
+               json.dumps(s["jupyter_secret_name"]), s.var("render_only"), s.var("jupyter_name")))
+
+    # ------------------------------------------------------------ preflight
+
+    def missing_namespace_message(self):
+        return ("Namespace %s does not exist. Run the jupyter_server role first (it creates and labels the "
+                "namespace) or create it. Nothing was changed." % self.namespace)
+
+    def preflight(self, client, check_mode):
+        super().preflight(client, check_mode)
+        if self.s["state"] == "present" and self.connected:
+            self.facts["jupyter"] = self.find_jupyter_server(client)
+
+    def find_jupyter_server(self, client):
+        """URL, token Secret and key of the Jupyter Server: explicit settings win,
+        else what the server's Service says (the client contract)."""
+        s = self.s
+        url, secret_name, token_key = s["jupyter_url"], s["jupyter_secret_name"], s["jupyter_token_key"]
+        if not self.facts.get("namespace_exists"):
+            return {"url": url, "secret_name": secret_name or self.jupyter_name, "token_key": token_key}
+        if not (url and secret_name):
+            service = client.get("v1", "Service", self.jupyter_name, self.namespace)
+            found_url, found_secret, found_key = read_server_service_annotations(service)
+            url = url or found_url
+            if not secret_name:
+                secret_name, token_key = found_secret, found_key or token_key
+        secret = client.get("v1", "Secret", secret_name, self.namespace) if secret_name else None
+        if not url or token_key not in ((secret or {}).get("data") or {}):
+            raise PreflightError(
+                "Jupyter Server %s not found in namespace %s (no Service with a remotedev.jupyter/url annotation, "
+                "or no Secret %s with key %s). Deploy it first with remotedev.jupyter.jupyter_server, name it in %s, "
+                "or set %s to \"\" for a code-server without shared kernels. Nothing was changed."
+                % (self.jupyter_name, self.namespace, secret_name or "?", token_key, s.var("jupyter_name"),
+                   s.var("jupyter_name")))
+        return {"url": url, "secret_name": secret_name, "token_key": token_key}
+
+    @property
+    def jupyter(self):
+        s = self.s
+        return self.facts.get("jupyter") or {
+            "url": s["jupyter_url"], "secret_name": s["jupyter_secret_name"], "token_key": s["jupyter_token_key"]}
+
+    # ------------------------------------------------------------ configuration
+
+    @property
+    def config(self):
+        s = self.s
+        return {
+            "bind-addr": "0.0.0.0:%d" % s["port"],
+            "auth": "password",
+            "cert": False,
+            "disable-telemetry": True,
+            "disable-update-check": True,
+            "user-data-dir": self.data_dir,
+            "extensions-dir": self.data_dir + "/extensions",
+        }
+
+    # ------------------------------------------------------------ credentials
+
+    def credentials(self, existing):
+        """An explicit password (hash kept while it still matches), else a ready
+        hash, else the hash in the cluster, else a password generated once. Only
+        a generated password is stored in clear (so that it can be shown)."""
+        s = self.s
+        existing_hash = existing.get(HASH_KEY, "")
+        existing_password = existing.get(PASSWORD_KEY, "")
+        kept_foreign_hash = bool(existing_hash) and not existing_password
+        if s["password"]:
+            password, stored = s["password"], False
+        elif s["password_hash"] or kept_foreign_hash:
+            password, stored = "", False
+        else:
+            password = existing_password or generate_secret(s["password_length"], PASSWORD_ALPHABET)
+            stored = True
+        if password:
+            password_hash = hash_password(password, "code_server", "argon2", existing_hash or None)[0]
+        else:
+            password_hash = s["password_hash"] or existing_hash
+        data = {HASH_KEY: password_hash}
+        if stored:
+            data[PASSWORD_KEY] = password
+        return {
+            "password": password if stored else "",
+            "password_hash": password_hash,
+            "secret_data": data,
+            "checksum": hashlib.sha256(password_hash.encode("utf-8")).hexdigest(),
+        }
+
+    # ------------------------------------------------------------ objects
+
+    def objects(self, creds):
+        s = self.s
+        name, namespace, labels = self.name, self.namespace, self.labels
+        config_text = yaml.safe_dump(self.config, default_flow_style=False, indent=2, allow_unicode=True)
+        objects = [
+            secret_object(self.secret_name, namespace, labels, creds["secret_data"]),
+            # No password here: code-server reads HASHED_PASSWORD from the Secret.
+            configmap_object(name, namespace, labels, {CONFIG_KEY: config_text}),
+            pvc_object(name, namespace, labels, s["storage_access_mode"], s["storage_class"], s["storage_size"]),
+        ]
+        if s["network_policy_enabled"]:
+            objects.append(network_policy_object(
+                name, namespace, labels, self.selector, s["network_policy_ingress_namespace_labels"],
+                s["network_policy_ingress_pod_labels"], s["network_policy_extra_from"]))
+        objects.append(service_object(name, namespace, labels, self.selector, s["service_port"]))
+        if s["ingress_enabled"]:
+            objects.append(ingress_object(name, namespace, labels, s["ingress_annotations"], s["ingress_class_name"],
+                                          s["ingress_hosts"], s["ingress_tls_secret"]))
+        objects.append(self.deployment(creds))
+        return objects
+
+    def deployment(self, creds):
+        s = self.s
+        config_file = CONFIG_DIR + "/" + CONFIG_KEY
+        mounts = [
+            {"name": "home", "mountPath": s["home"]},
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ]
+        env = [
+            {"name": "CODE_SERVER_CONFIG", "value": config_file},
+            {"name": "HASHED_PASSWORD",
+             "valueFrom": {"secretKeyRef": {"name": self.secret_name, "key": HASH_KEY}}},
+        ]
+        if self.connected:
+            jupyter = self.jupyter
+            env += [
+                # The shared Jupyter Server: paste JUPYTER_SERVER_CONNECT_URL into the
+                # Jupyter extension's "Existing Jupyter Server".
+                {"name": "JUPYTER_SERVER_URL", "value": jupyter["url"]},
+                {"name": "JUPYTER_TOKEN", "valueFrom": {"secretKeyRef": {
+                    "name": jupyter["secret_name"], "key": jupyter["token_key"]}}},
+                {"name": "JUPYTER_SERVER_CONNECT_URL", "value": "$(JUPYTER_SERVER_URL)?token=$(JUPYTER_TOKEN)"},
+            ]
+        container = {"name": self.container, "image": self.image, "imagePullPolicy": s["image_pull_policy"]}
+        if s["command"]:
+            container["command"] = s["command"]
+        if s["args"]:
+            container["args"] = s["args"]
+        container["ports"] = [{"name": "http", "containerPort": s["port"], "protocol": "TCP"}]
+        container["env"] = env + list(s["env"])
+        container["securityContext"] = container_security_context(s["read_only_root_filesystem"])
+        container.update(http_probes("/healthz", s["startup_timeout"]))
+        container["resources"] = s["resources"]
+        container["volumeMounts"] = mounts
+        pod = {
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "securityContext": pod_security_context(s["uid"], s["gid"]),
+        }
+        pod.update(pod_scheduling(s["image_pull_secrets"], s["node_selector"], s["tolerations"], s["affinity"]))
+        if s["extensions"]:
+            pod["initContainers"] = [self.extensions_installer(config_file, mounts)]
+        pod["containers"] = [container]
+        pod["volumes"] = [
+            {"name": "home", "persistentVolumeClaim": {"claimName": self.name}},
+            {"name": "config", "configMap": {"name": self.name}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": str(s["scratch_size_limit"])}},
+        ]
+        annotations = {
+            CONFIG_CHECKSUM_ANNOTATION: hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest(),
+            SECRET_CHECKSUM_ANNOTATION: creds["checksum"],
+        }
+        pod_labels = dict(self.labels, **client_pod_labels(self.jupyter_name))
+        # One home volume: the old pod lets go of it before the new one starts.
+        return deployment_object(self.name, self.namespace, self.labels, self.selector, s["replicas"],
+                                 {"type": "Recreate"}, pod_labels, annotations, pod)
+
+    def extensions_installer(self, config_file, mounts):
+        """Installs the extensions into the home volume; ones already there are kept."""
+        s = self.s
+        command = ["code-server", "--extensions-dir", self.data_dir + "/extensions"]
+        for extension in s["extensions"]:
+            command += ["--install-extension", extension]
+        env = []
+        if s["extensions_gallery"]:
+            env.append({"name": "EXTENSIONS_GALLERY", "value": json.dumps(s["extensions_gallery"])})
+        env.append({"name": "CODE_SERVER_CONFIG", "value": config_file})
+        return {
+            "name": "install-extensions", "image": self.image, "imagePullPolicy": s["image_pull_policy"],
+            "command": command, "env": env,
+            "securityContext": container_security_context(s["read_only_root_filesystem"]),
+            "resources": s["resources"], "volumeMounts": mounts,
+        }
+
+    def optional_kinds(self):
+        s = self.s
+        return [
+            ("networking.k8s.io/v1", "Ingress", s["ingress_enabled"]),
+            ("networking.k8s.io/v1", "NetworkPolicy", s["network_policy_enabled"]),
+        ]
+
+    def removable(self):
+        return [
+            ("networking.k8s.io/v1", "Ingress"),
+            ("apps/v1", "Deployment"),
+            ("v1", "Service"),
+            ("networking.k8s.io/v1", "NetworkPolicy"),
+            ("v1", "ConfigMap"),
+            ("v1", "Secret"),
+        ]
+
+    # ------------------------------------------------------------ how to connect
+
+    def connection(self, creds):
+        return {
+            "name": self.name,
+            "namespace": self.namespace,
+            "in_cluster_url": self.in_cluster_url,
+            "external_url": self.external_url,
+            "secret_name": self.secret_name,
+            "jupyter_url": self.jupyter["url"] if self.connected else "",
+        }
+
+    def summary(self, creds):
+        s = self.s
+        external = self.external_url
+        if creds["password"] and s["show_password"]:
+            password = "Password: " + creds["password"]
+        elif creds["password"]:
+            password = ("Password: kubectl -n %s get secret %s -o jsonpath='{.data.%s}' | base64 -d   (or -e %s=true)"
+                        % (self.namespace, self.secret_name, PASSWORD_KEY, s.var("show_password")))
+        else:
+            password = "Password: the one you set (%s)" % s.var("password")
+        return [
+            "%s %s/%s" % (self.what, self.namespace, self.name),
+            ("Open: " + external) if external else (
+                "Open: kubectl -n %s port-forward svc/%s 8080:%s, then http://127.0.0.1:8080/"
+                % (self.namespace, self.name, s["service_port"])),
+            password,
+            ("Shared kernels: in the Jupyter extension choose Existing Jupyter Server and paste "
+             "$JUPYTER_SERVER_CONNECT_URL (echo it in a code-server terminal); server " + self.jupyter["url"])
+            if self.connected else "Not connected to a Jupyter Server (%s is empty)." % s.var("jupyter_name"),
+        ]

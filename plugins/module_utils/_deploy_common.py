@@ -1,0 +1,405 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) remotedev.jupyter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every deployable of the collection shares (PRIVATE, no public API):
+settings access, validation helpers, names and labels, the objects built the
+same way for every component (Namespace, Secret, PVC, Service, NetworkPolicy,
+Ingress, pod and container security), the pod-template digest, and the
+contract between the Jupyter Server and its clients (code-server).
+
+Everything here is a pure function of its arguments."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import re
+
+PART_OF = "remotedev-jupyter"
+MANAGED_BY = "remotedev.jupyter"
+FIELD_MANAGER = "remotedev-jupyter"
+
+RFC1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+RFC1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+# The pod template label whose value is a digest of the template itself: the
+# rollout wait selects exactly the pods of the template just applied.
+TEMPLATE_LABEL = "remotedev.jupyter/pod-template"
+CONFIG_CHECKSUM_ANNOTATION = "remotedev.jupyter/config-checksum"
+SECRET_CHECKSUM_ANNOTATION = "remotedev.jupyter/secret-checksum"
+
+# Container states that will not fix themselves: the rollout wait gives up early.
+FATAL_REASONS = frozenset([
+    "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError",
+    "CreateContainerError", "CrashLoopBackOff", "RunContainerError",
+])
+
+REDACTED = "REDACTED"
+
+
+class InvalidSettings(ValueError):
+    """Settings that would fail halfway through a converge; the message names the variable(s)."""
+
+
+class Settings:
+    """The role variables of one component, by short name; `var(name)` gives the
+    name users set (prefixed), for messages."""
+
+    def __init__(self, prefix, values):
+        self.prefix = prefix
+        self.values = dict(values)
+
+    def __getitem__(self, name):
+        return self.values[name]
+
+    def get(self, name, default=None):
+        return self.values.get(name, default)
+
+    def var(self, name):
+        return "%s_%s" % (self.prefix, name)
+
+
+class Problems:
+    """Collects every validation problem, so that one run reports them all."""
+
+    def __init__(self, settings):
+        self.s = settings
+        self.messages = []
+
+    def add(self, message):
+        self.messages.append(message)
+
+    def check(self, condition, message):
+        if not condition:
+            self.add(message)
+        return condition
+
+    def in_range(self, name, low, high, why=""):
+        value = self.s[name]
+        self.check(low <= value <= high, "%s=%s is out of range: it must be %s-%s%s."
+                   % (self.s.var(name), value, low, high, why))
+
+    def raise_if_any(self):
+        if self.messages:
+            raise InvalidSettings(" ".join(self.messages) + " Nothing was changed.")
+
+
+# ---------------------------------------------------------------- names and labels
+
+
+def selector_labels(app, instance):
+    return {"app.kubernetes.io/name": app, "app.kubernetes.io/instance": instance}
+
+
+def common_labels(app, instance, component, extra=None):
+    """The user's extra labels, then the collection's own (which win)."""
+    labels = dict(extra or {})
+    labels.update(selector_labels(app, instance))
+    labels.update({
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    })
+    return labels
+
+
+def url_path(base_url):
+    """'team/' or '/team' -> '/team/'; '' or '/' -> '/'."""
+    stripped = (base_url or "").strip().strip("/")
+    return "/" + stripped + "/" if stripped else "/"
+
+
+def external_url(ingress_enabled, hosts, tls_secret, path="/"):
+    if ingress_enabled and hosts:
+        return "%s://%s%s" % ("https" if tls_secret else "http", hosts[0], path)
+    return ""
+
+
+def service_url(name, namespace, cluster_domain, port, path="/"):
+    return "http://%s.%s.svc.%s:%s%s" % (name, namespace, cluster_domain, port, path)
+
+
+# ---------------------------------------------------------------- the Jupyter Server's client contract
+#
+# How a client in the cluster (code-server, or any later one) finds a Jupyter
+# Server and is let in: the server's Service carries its URL and the Secret
+# key of its token as annotations, and its NetworkPolicy admits pods labelled
+# CLIENT_LABEL=<server name>.
+
+CLIENT_LABEL = "remotedev.jupyter/jupyter-client"
+URL_ANNOTATION = "remotedev.jupyter/url"
+TOKEN_SECRET_ANNOTATION = "remotedev.jupyter/token-secret"
+
+
+def server_service_annotations(url, secret_name, token_key):
+    return {URL_ANNOTATION: url, TOKEN_SECRET_ANNOTATION: "%s/%s" % (secret_name, token_key)}
+
+
+def read_server_service_annotations(service):
+    """(url, secret_name, token_key) from a Jupyter Server's Service; empty strings where absent."""
+    annotations = ((service or {}).get("metadata") or {}).get("annotations") or {}
+    secret_name, _sep, token_key = (annotations.get(TOKEN_SECRET_ANNOTATION) or "").partition("/")
+    return annotations.get(URL_ANNOTATION, ""), secret_name, token_key
+
+
+def client_pod_labels(server_name):
+    """The labels that make a pod a client the server's NetworkPolicy lets in."""
+    return {CLIENT_LABEL: server_name} if server_name else {}
+
+
+# ---------------------------------------------------------------- objects
+
+
+def metadata(name, namespace, labels, annotations=None):
+    meta = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    meta["labels"] = labels
+    if annotations is not None:
+        meta["annotations"] = annotations
+    return meta
+
+
+def namespace_object(name, labels):
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
+def pod_security_labels(level, version, extra=None):
+    labels = dict(extra or {})
+    if level:
+        labels.update({
+            "pod-security.kubernetes.io/enforce": level,
+            "pod-security.kubernetes.io/enforce-version": version,
+            "pod-security.kubernetes.io/audit": level,
+            "pod-security.kubernetes.io/warn": level,
+        })
+    return labels
+
+
+def b64(text):
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def secret_object(name, namespace, labels, values):
+    """data, not stringData: server-side apply then compares like with like and an
+    unchanged Secret stays unchanged."""
+    return {
+        "apiVersion": "v1", "kind": "Secret", "metadata": metadata(name, namespace, labels), "type": "Opaque",
+        "data": {key: b64(value) for key, value in values.items()},
+    }
+
+
+def configmap_object(name, namespace, labels, data):
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(name, namespace, labels), "data": data}
+
+
+def pvc_object(name, namespace, labels, access_mode, storage_class, size):
+    spec = {"accessModes": [access_mode]}
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    spec["resources"] = {"requests": {"storage": str(size)}}
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata(name, namespace, labels),
+            "spec": spec}
+
+
+def service_object(name, namespace, labels, selector, port, service_type="ClusterIP", annotations=None):
+    return {
+        "apiVersion": "v1", "kind": "Service", "metadata": metadata(name, namespace, labels, annotations),
+        "spec": {
+            "type": service_type,
+            "selector": selector,
+            "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def network_policy_object(name, namespace, labels, selector, ingress_namespace_labels, ingress_pod_labels,
+                          extra_from, client_of=None):
+    """Ingress to the pods' http port from the ingress controller, the server's
+    clients (client_of: the pods labelled as its clients) and extra peers."""
+    controller = {"namespaceSelector": {"matchLabels": ingress_namespace_labels}}
+    if ingress_pod_labels:
+        controller["podSelector"] = {"matchLabels": ingress_pod_labels}
+    peers = [controller]
+    if client_of:
+        peers.append({"podSelector": {"matchLabels": client_pod_labels(client_of)}})
+    peers.extend(extra_from)
+    return {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": metadata(name, namespace, labels),
+        "spec": {
+            "podSelector": {"matchLabels": selector},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"ports": [{"port": "http", "protocol": "TCP"}], "from": peers}],
+        },
+    }
+
+
+def ingress_object(name, namespace, labels, annotations, class_name, hosts, tls_secret, path="/"):
+    spec = {}
+    if class_name:
+        spec["ingressClassName"] = class_name
+    if tls_secret:
+        spec["tls"] = [{"hosts": list(hosts), "secretName": tls_secret}]
+    spec["rules"] = [
+        {"host": host, "http": {"paths": [{
+            "path": path, "pathType": "Prefix",
+            "backend": {"service": {"name": name, "port": {"name": "http"}}},
+        }]}}
+        for host in hosts
+    ]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": metadata(name, namespace, labels, annotations), "spec": spec}
+
+
+def pod_security_context(uid, gid):
+    return {
+        "runAsNonRoot": True, "runAsUser": uid, "runAsGroup": gid, "fsGroup": gid,
+        "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context(read_only_root_filesystem):
+    return {
+        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": bool(read_only_root_filesystem),
+        "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def http_probes(path, startup_timeout):
+    """startup (as long as the server may take to come up), readiness, liveness."""
+    def get(**more):
+        probe = {"httpGet": {"path": path, "port": "http"}}
+        probe.update(more)
+        return probe
+    return {
+        "startupProbe": get(periodSeconds=5, failureThreshold=-(-startup_timeout // 5)),
+        "readinessProbe": get(periodSeconds=10, timeoutSeconds=5, failureThreshold=3),
+        "livenessProbe": get(periodSeconds=20, timeoutSeconds=10, failureThreshold=6),
+    }
+
+
+def pod_scheduling(image_pull_secrets, node_selector, tolerations, affinity, priority_class_name=""):
+    """The optional pod spec fields, only those that are set."""
+    spec = {}
+    if image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": name} for name in image_pull_secrets]
+    if node_selector:
+        spec["nodeSelector"] = node_selector
+    if tolerations:
+        spec["tolerations"] = tolerations
+    if affinity:
+        spec["affinity"] = affinity
+    if priority_class_name:
+        spec["priorityClassName"] = priority_class_name
+    return spec
+
+
+def deployment_object(name, namespace, labels, selector, replicas, strategy, pod_labels, pod_annotations, pod_spec):
+    """A Deployment whose pod template carries TEMPLATE_LABEL=<digest of the template>."""
+    template = {"metadata": {"labels": dict(pod_labels), "annotations": pod_annotations}, "spec": pod_spec}
+    digest = template_digest(template)
+    template["metadata"]["labels"][TEMPLATE_LABEL] = digest
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata(name, namespace, labels),
+        "spec": {
+            "replicas": replicas, "revisionHistoryLimit": 3, "strategy": strategy,
+            "selector": {"matchLabels": selector}, "template": template,
+        },
+    }
+
+
+def template_digest(template):
+    """32 hex characters of the SHA-256 of the pod template (before the digest label is added)."""
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode("utf-8")).hexdigest()[:32]
+
+
+def content_checksum(*parts):
+    return hashlib.sha256(json.dumps(list(parts)).encode("utf-8")).hexdigest()
+
+
+def pod_template_digest_of(deployment):
+    return deployment["spec"]["template"]["metadata"]["labels"][TEMPLATE_LABEL]
+
+
+def redact_secret(obj, before=None):
+    """A copy of a Secret with every value replaced: REDACTED, or (when the
+    previous version is given) whether the value changed."""
+    if not obj or obj.get("kind") != "Secret":
+        return obj
+    redacted = copy.deepcopy(obj)
+    old = ((before or {}).get("data") or {}) if before is not None else None
+    for key in list(redacted.get("data") or {}):
+        if old is None:
+            redacted["data"][key] = REDACTED
+        elif key not in old:
+            redacted["data"][key] = "(redacted, new)"
+        else:
+            redacted["data"][key] = "(redacted, %s)" % ("unchanged" if old[key] == obj["data"][key] else "changed")
+    redacted.pop("stringData", None)
+    return redacted
+
+
+def mergeable(value):
+    return isinstance(value, dict)
+
+
+def deep_merge(base, override):
+    """override merged into a copy of base, recursively for mappings."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if mergeable(value) and mergeable(merged.get(key)):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def check_names(problems, s, names, extra_names=()):
+    """namespace and instance are RFC 1123 labels, object names RFC 1035 labels."""
+    rules = [("namespace", RFC1123_LABEL), ("instance", RFC1123_LABEL)] + [(n, RFC1035_LABEL) for n in names]
+    bad = [(n, rule) for n, rule in rules if not rule.match(s[n] or "")]
+    bad += [(n, RFC1035_LABEL) for n in extra_names if s[n] and not RFC1035_LABEL.match(s[n])]
+    if bad:
+        problems.add(
+            "Invalid name: %s. Namespace and instance must be RFC 1123 labels (lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters); object names (%s) must also start "
+            "with a letter."
+            % (", ".join("%s %s" % (n if n in ("namespace", "instance") else s.var(n), json.dumps(s[n])) for n, _rule in bad),
+               ", ".join(s.var(n) for n in names))
+        )
+
+
+def check_ingress(problems, s):
+    if not s["ingress_enabled"]:
+        return
+    hosts = s["ingress_hosts"]
+    tls = s["ingress_tls_secret"]
+    problems.check(
+        hosts and all(DNS_SUBDOMAIN.match(h or "") for h in hosts) and (not tls or DNS_SUBDOMAIN.match(tls)),
+        "%s needs %s, a list of DNS names (got %s); %s must be a Secret name (got %s)."
+        % (s.var("ingress_enabled"), s.var("ingress_hosts"), json.dumps(hosts), s.var("ingress_tls_secret"),
+           json.dumps(tls)))
+
+
+def check_image(problems, s, render_only, state):
+    image = s["image"]
+    ok = not re.search(r"\s", image) and (state == "absent" or not render_only or image.strip())
+    problems.check(ok, "%s is %s. Set it to a pullable image reference, e.g. the image_built_ref of the "
+                       "remotedev.jupyter.image role (playbooks/site.yml does this)."
+                   % (s.var("image"), "empty" if not image else "not a valid reference: " + json.dumps(image)))
+
+
+def check_env(problems, s):
+    for index, item in enumerate(s["env"]):
+        problems.check(isinstance(item.get("name"), str) and item.get("name"),
+                       "%s[%d] has no name: every item is a Kubernetes EnvVar ({name, value} or {name, valueFrom})."
+                       % (s.var("env"), index))
+
+
+def check_render_dest(problems, s):
+    if s["render_only"]:
+        problems.check(bool(s["render_dest"]), "%s needs %s, the file to write the manifests to."
+                       % (s.var("render_only"), s.var("render_dest")))

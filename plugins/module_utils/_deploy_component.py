@@ -1,0 +1,176 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) remotedev.jupyter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The base of every deployable component (PRIVATE, no public API).
+
+A component turns its settings into objects; the engine (_deploy_engine)
+applies them. What all components do alike is written here once: validation
+of the shared settings, the preflight reads (namespace, StorageClass, image
+pull secrets, the image running now), and the list of objects to remove."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common import (
+    Problems,
+    check_env,
+    check_image,
+    check_ingress,
+    check_render_dest,
+    common_labels,
+    external_url,
+    selector_labels,
+    service_url,
+)
+
+
+class PreflightError(Exception):
+    """The cluster is not ready for this converge; nothing was changed."""
+
+
+def generate_secret(length, alphabet):
+    return "".join(secrets.choice(alphabet) for _position in range(length))
+
+
+TOKEN_ALPHABET = string.ascii_lowercase + string.digits
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
+
+class Component:
+    """One instance of a deployable, from its role's variables (a Settings)."""
+
+    prefix = ""  # the role's variable prefix
+    app = ""  # app.kubernetes.io/name
+    component = ""  # app.kubernetes.io/component
+    container = ""  # name of the main container
+    what = ""  # how messages name it
+    data_volume = ""  # what the PVC holds, for messages
+    url_path = "/"
+    may_create_namespace = False
+
+    def __init__(self, settings):
+        self.s = settings
+        self.name = settings["name"]
+        self.namespace = settings["namespace"]
+        self.instance = settings["instance"]
+        self.selector = selector_labels(self.app, self.instance)
+        self.labels = common_labels(self.app, self.instance, self.component, settings["labels"])
+        self.facts = {}  # what preflight learned from the cluster
+
+    @property
+    def title(self):
+        return "%s %s/%s" % (self.what, self.namespace, self.name)
+
+    @property
+    def secret_name(self):
+        return self.name
+
+    @property
+    def in_cluster_url(self):
+        s = self.s
+        return service_url(self.name, self.namespace, s["cluster_domain"], s["service_port"], self.url_path)
+
+    @property
+    def external_url(self):
+        s = self.s
+        return external_url(s["ingress_enabled"], s["ingress_hosts"], s["ingress_tls_secret"], self.url_path)
+
+    # ------------------------------------------------------------ validation
+
+    def validate(self):
+        """Raise InvalidSettings naming every bad variable, before any change."""
+        problems = Problems(self.s)
+        self.check(problems)
+        problems.raise_if_any()
+
+    def check(self, problems):
+        s = self.s
+        for name in ("port", "service_port"):
+            problems.in_range(name, 1, 65535)
+        problems.in_range("replicas", 0, 1, self.single_replica_reason)
+        problems.in_range("wait_timeout", 1, 86400)
+        problems.in_range("startup_timeout", 10, 86400)
+        problems.in_range("uid", 1, 2147483647, " (never root)")
+        problems.in_range("gid", 0, 2147483647)
+        check_image(problems, s, s["render_only"], s["state"])
+        check_ingress(problems, s)
+        check_env(problems, s)
+        check_render_dest(problems, s)
+
+    single_replica_reason = ""
+
+    # ------------------------------------------------------------ preflight (read-only)
+
+    def preflight(self, client, check_mode):
+        """Read what the converge depends on; raise PreflightError when it cannot succeed."""
+        s = self.s
+        facts = self.facts
+        facts["namespace_exists"] = client.get("v1", "Namespace", self.namespace) is not None
+        if s["state"] != "present":
+            return
+        if not facts["namespace_exists"] and not (self.may_create_namespace or check_mode):
+            raise PreflightError(self.missing_namespace_message())
+        if s["storage_class"] and client.get("storage.k8s.io/v1", "StorageClass", s["storage_class"]) is None:
+            raise PreflightError(
+                "StorageClass %s (%s) does not exist; the %s PVC would stay Pending. Nothing was changed."
+                % (s["storage_class"], s.var("storage_class"), self.data_volume))
+        self.check_pull_secrets(client)
+        facts["running_image"] = ""
+        if not s["image"].strip() and facts["namespace_exists"]:
+            running = client.get("apps/v1", "Deployment", self.name, self.namespace)
+            containers = (((running or {}).get("spec") or {}).get("template") or {}).get("spec", {}).get("containers", [])
+            facts["running_image"] = next((c.get("image", "") for c in containers if c.get("name") == self.container), "")
+        if not self.image:
+            raise PreflightError(
+                "%s is empty and %s runs no image yet to keep. Set it to a pullable image reference, e.g. the "
+                "image_built_ref of the remotedev.jupyter.image role (playbooks/site.yml does this). Nothing was changed."
+                % (s.var("image"), self.title))
+
+    def missing_namespace_message(self):
+        return "Namespace %s does not exist. Nothing was changed." % self.namespace
+
+    def check_pull_secrets(self, client):
+        s = self.s
+        wanted = s["image_pull_secrets"]
+        if not wanted:
+            return
+        if self.facts["namespace_exists"]:
+            missing = [n for n in wanted if client.get("v1", "Secret", n, self.namespace) is None]
+        else:
+            missing = list(wanted)
+        if missing:
+            raise PreflightError(
+                "Image pull secret(s) %s not found in namespace %s (%s); pods could not pull the image. "
+                "Nothing was changed." % (", ".join(missing), self.namespace, s.var("image_pull_secrets")))
+
+    @property
+    def image(self):
+        return self.s["image"].strip() or self.facts.get("running_image", "")
+
+    # ------------------------------------------------------------ what subclasses provide
+
+    def credentials(self, existing):
+        """Resolve the secrets from the explicit settings and `existing` (the
+        Secret's decoded data, {} when there is none)."""
+        raise NotImplementedError
+
+    def objects(self, creds):
+        """Every object to apply, in apply order (the Secret included)."""
+        raise NotImplementedError
+
+    def optional_kinds(self):
+        """[(apiVersion, kind, enabled)] of the objects that may be switched off."""
+        return []
+
+    def removable(self):
+        """[(apiVersion, kind)] of every object teardown removes (not the PVC, not the
+        namespace), in removal order."""
+        raise NotImplementedError
+
+    def connection(self, creds):
+        raise NotImplementedError
+
+    def summary(self, creds):
+        raise NotImplementedError

@@ -1,0 +1,407 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) remotedev.jupyter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The deploy engine (PRIVATE, no public API): one instance of a component,
+converged, removed, rendered or inspected in one API session.
+
+converge: validate -> preflight reads -> credentials (explicit, else the
+cluster's Secret, else generated once) -> objects -> server-side apply of each
+(dry run in check mode) -> removal of the optional objects switched off ->
+wait for the pods of exactly this pod template -> connection facts.
+
+Secret values never leave the engine except in the Secret itself: results,
+diffs and rendered files carry them redacted."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import os
+import tempfile
+import time
+
+try:
+    import yaml
+
+    HAS_YAML = True
+except ImportError:  # pragma: no cover - PyYAML comes with ansible-core, where the engine runs
+    HAS_YAML = False
+
+from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common import (
+    FIELD_MANAGER,
+    REDACTED,
+    TEMPLATE_LABEL,
+    InvalidSettings,
+    Settings,
+    pod_template_digest_of,
+    redact_secret,
+)
+from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_component import PreflightError
+from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_code_server import CodeServer
+from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_jupyter_server import JupyterServer
+from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_client import (
+    Client,
+    ConfigError,
+    KubeError,
+    load_connection,
+    poll,
+)
+from ansible_collections.remotedev.jupyter.plugins.module_utils import _rollout as rollout
+
+COMPONENTS = {cls.prefix: cls for cls in (JupyterServer, CodeServer)}
+
+# Fields the API server owns: left out of diffs and change detection.
+SERVER_FIELDS = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid", "selfLink")
+
+
+class EngineError(Exception):
+    """The converge stopped; the message says why and whether anything changed."""
+
+
+def component_for(prefix, values):
+    try:
+        cls = COMPONENTS[prefix]
+    except KeyError:
+        raise EngineError("unknown component %r (known: %s)" % (prefix, ", ".join(sorted(COMPONENTS))))
+    return cls(Settings(prefix, values))
+
+
+def object_id(obj):
+    return "%s/%s" % (obj["kind"], obj["metadata"]["name"])
+
+
+def comparable(obj):
+    """An object as the user wrote it: without the fields the server owns, and without status."""
+    if obj is None:
+        return None
+    clean = copy.deepcopy(obj)
+    clean.pop("status", None)
+    meta = clean.get("metadata") or {}
+    for key in SERVER_FIELDS:
+        meta.pop(key, None)
+    annotations = meta.get("annotations") or {}
+    annotations.pop("deployment.kubernetes.io/revision", None)
+    if "annotations" in meta and not annotations:
+        meta.pop("annotations")
+    return clean
+
+
+def _str_representer(dumper, value):
+    """Multi-line strings (config files) as literal blocks, so that a diff shows their lines."""
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+if HAS_YAML:
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    _Dumper.add_representer(str, _str_representer)
+
+
+def to_yaml(obj):
+    return yaml.dump(obj, Dumper=_Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True, width=1000)
+
+
+def decode_secret_data(secret):
+    data = (secret or {}).get("data") or {}
+    return {key: base64.b64decode(value).decode("utf-8") for key, value in data.items()}
+
+
+class Engine:
+    """Runs one component instance against a cluster (or, for render, without one)."""
+
+    def __init__(self, component, check_mode=False, diff=False, client=None, clock=time.monotonic, sleep=time.sleep,
+                 poll_interval=0.5, run_command=None):
+        self.c = component
+        self.s = component.s
+        self.check_mode = check_mode
+        self.want_diff = diff
+        self._client = client
+        self.clock = clock
+        self.sleep = sleep
+        self.poll_interval = poll_interval
+        self.run_command = run_command  # for kubeconfig exec credential plugins
+        self.changed = False
+        self.changes = []  # "created Secret/x", "updated Deployment/x", ...
+        self.diffs = []
+        self.warnings = []
+
+    # ------------------------------------------------------------ plumbing
+
+    @property
+    def client(self):
+        if self._client is None:
+            s = self.s
+            try:
+                conn = load_connection(s["kubeconfig"] or None, s["context"] or None, run_command=self.run_command)
+                self._client = Client(conn, field_manager=s["field_manager"] or FIELD_MANAGER)
+            except (ConfigError, OSError, ValueError) as exc:
+                raise EngineError(self.unreachable(exc))
+        return self._client
+
+    def unreachable(self, exc):
+        s = self.s
+        where = getattr(getattr(self._client, "conn", None), "describe", lambda: None)() or (
+            "kubeconfig %s, context %s" % (s["kubeconfig"] or os.environ.get("K8S_AUTH_KUBECONFIG")
+                                           or os.environ.get("KUBECONFIG") or "~/.kube/config",
+                                           s["context"] or "(current)"))
+        return "Cannot reach the Kubernetes API (%s): %s. Nothing was changed." % (where, exc)
+
+    def result(self, **more):
+        result = {"changed": self.changed, "changes": self.changes}
+        if self.want_diff and self.diffs:
+            result["diff"] = self.diffs
+        if self.warnings:
+            result["warnings"] = self.warnings
+        result.update(more)
+        return result
+
+    def record(self, action, obj_id, before=None, after=None):
+        self.changed = True
+        self.changes.append("%s %s" % (action, obj_id))
+        if self.want_diff:
+            self.diffs.append({
+                "before_header": obj_id + (" (live)" if before is not None else " (absent)"),
+                "after_header": obj_id + (" (dry run)" if self.check_mode else ""),
+                "before": to_yaml(before) if before is not None else "",
+                "after": to_yaml(after) if after is not None else "",
+            })
+
+    # ------------------------------------------------------------ entry points
+
+    def run(self):
+        """What the role asks for: render, converge or remove."""
+        self.c.validate()
+        s = self.s
+        if s["render_only"]:
+            return self.render(s["render_dest"])
+        try:
+            self.preflight()
+            if s["state"] == "absent":
+                return self.remove()
+            return self.converge()
+        except KubeError as exc:
+            if exc.status == 0:
+                raise EngineError(self.unreachable(exc))
+            raise EngineError("%s: the Kubernetes API refused a request: %s. Changed so far: %s."
+                              % (self.c.title, exc, ", ".join(self.changes) or "nothing"))
+        finally:
+            if self._client is not None:
+                self._client.close()
+
+    def preflight(self):
+        try:
+            self.c.preflight(self.client, self.check_mode)
+        except PreflightError as exc:
+            raise EngineError(str(exc))
+        except KubeError as exc:
+            raise EngineError(self.unreachable(exc) if exc.status == 0 else
+                              "%s: reading the cluster failed: %s. Nothing was changed." % (self.c.title, exc))
+
+    # ------------------------------------------------------------ converge
+
+    def existing_secret(self):
+        if not self.c.facts.get("namespace_exists"):
+            return {}
+        return decode_secret_data(self.client.get("v1", "Secret", self.c.secret_name, self.c.namespace))
+
+    def converge(self):
+        c = self.c
+        creds = c.credentials(self.existing_secret())
+        objects = c.objects(creds)
+        namespace_ready = c.facts.get("namespace_exists")
+        for obj in objects:
+            if obj["kind"] == "Namespace":
+                self.apply(obj)
+                namespace_ready = namespace_ready or not self.check_mode
+            elif self.check_mode and not namespace_ready:
+                # A dry run of a namespaced object fails while its namespace does not exist.
+                self.record("would create", object_id(obj), None, redact_secret(obj))
+            else:
+                self.apply(obj)
+        if c.facts.get("namespace_exists"):
+            self.remove_switched_off()
+        if not self.check_mode and self.s["wait"] and self.s["replicas"] > 0:
+            self.wait(next(o for o in objects if o["kind"] == "Deployment"))
+        summary = c.summary(creds)
+        if self.check_mode and not c.facts.get("namespace_exists"):
+            summary.insert(0, "Namespace %s does not exist yet; a converge would create %s."
+                           % (c.namespace, ", ".join(object_id(o) for o in objects if o["kind"] != "Namespace")))
+        return self.result(connection=c.connection(creds), summary=summary)
+
+    def apply(self, obj):
+        client = self.client
+        meta = obj["metadata"]
+        before = client.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        after = client.apply(obj, dry_run=self.check_mode, force=self.s["force_conflicts"])
+        if before is None:
+            self.record("would create" if self.check_mode else "created", object_id(obj),
+                        None, self.shown(after))
+        elif self.differs(before, after):
+            self.record("would update" if self.check_mode else "updated", object_id(obj),
+                        self.shown(before), self.shown(after, before))
+        return after
+
+    def differs(self, before, after):
+        if not self.check_mode:
+            return before["metadata"].get("resourceVersion") != after["metadata"].get("resourceVersion")
+        return comparable(before) != comparable(after)
+
+    def shown(self, obj, before=None):
+        """An object for a diff: no server-owned fields, Secret values redacted."""
+        return redact_secret(comparable(obj), comparable(before) if before is not None else None)
+
+    def remove_switched_off(self):
+        for api_version, kind, enabled in self.c.optional_kinds():
+            if not enabled:
+                self.delete(api_version, kind, self.c.name)
+
+    def delete(self, api_version, kind, name):
+        client = self.client
+        before = client.get(api_version, kind, name, self.c.namespace) if kind != "Route" or self.route_api() else None
+        if before is None:
+            return False
+        client.delete(api_version, kind, name, self.c.namespace, dry_run=self.check_mode)
+        self.record("would delete" if self.check_mode else "deleted", "%s/%s" % (kind, name),
+                    self.shown(before), None)
+        return True
+
+    def route_api(self):
+        if "route_api" not in self.c.facts:
+            self.c.facts["route_api"] = self.client.api_served("route.openshift.io/v1")
+        return self.c.facts["route_api"]
+
+    # ------------------------------------------------------------ wait
+
+    def wait(self, deployment):
+        """Until the pods of exactly this template are Ready and the Deployment is
+        Available; gives up early when a container cannot get there by itself."""
+        c, s = self.c, self.s
+        selector = ",".join("%s=%s" % kv for kv in sorted(c.selector.items()))
+        selector += ",%s=%s" % (TEMPLATE_LABEL, pod_template_digest_of(deployment))
+        state = {}
+
+        def settled():
+            pods = self.client.list("v1", "Pod", c.namespace, label_selector=selector)
+            state["pods"] = pods
+            state["stuck"] = rollout.stuck_containers(pods)
+            if state["stuck"]:
+                return True
+            if not rollout.rollout_ready(pods, s["replicas"]):
+                return False
+            state["deployment"] = self.client.get("apps/v1", "Deployment", c.name, c.namespace)
+            return rollout.deployment_available(state["deployment"])
+
+        ready = poll(settled, s["wait_timeout"], self.poll_interval, self.clock, self.sleep)
+        if ready and not state.get("stuck"):
+            return
+        deployment_now = self.client.get("apps/v1", "Deployment", c.name, c.namespace)
+        events = self.client.list("v1", "Event", c.namespace, field_selector="type=Warning")
+        raise EngineError(rollout.not_ready_message(c.title, state.get("stuck") or [], deployment_now, events,
+                                                    c.name, s["wait_timeout"]))
+
+    # ------------------------------------------------------------ remove
+
+    def remove(self):
+        """Everything but the PVC (and the namespace); the PVC too with purge_data."""
+        c, s = self.c, self.s
+        if not c.facts.get("namespace_exists"):
+            return self.result(summary=["Namespace %s does not exist: nothing to remove." % c.namespace])
+        for api_version, kind in c.removable():
+            self.delete(api_version, kind, c.name)
+        if not self.check_mode:
+            selector = ",".join("%s=%s" % kv for kv in sorted(c.selector.items()))
+            gone = poll(lambda: not self.client.list("v1", "Pod", c.namespace, label_selector=selector),
+                        s["wait_timeout"], self.poll_interval, self.clock, self.sleep)
+            if not gone:
+                raise EngineError("%s: its pods are still there after %ss (they hold the PVC). Removed: %s."
+                                  % (c.title, s["wait_timeout"], ", ".join(self.changes) or "nothing"))
+        where = "PersistentVolumeClaim %s/%s" % (c.namespace, c.name)
+        if s["purge_data"]:
+            self.delete("v1", "PersistentVolumeClaim", c.name)
+            if not self.check_mode:
+                poll(lambda: self.client.get("v1", "PersistentVolumeClaim", c.name, c.namespace) is None,
+                     s["wait_timeout"], self.poll_interval, self.clock, self.sleep)
+            message = "Purged %s (%s deleted)." % (where, c.data_volume)
+        else:
+            message = ("Kept %s (%s); a new converge reattaches it. Purge with %s=true."
+                       % (where, c.data_volume, s.var("purge_data")))
+        return self.result(summary=[message])
+
+    # ------------------------------------------------------------ render
+
+    def render(self, dest):
+        """The manifests as a converge would apply them (Secret values redacted),
+        written to dest; no cluster is contacted."""
+        c = self.c
+        c.facts["namespace_exists"] = False
+        creds = c.credentials({})
+        documents = []
+        for obj in c.objects(creds):
+            if obj["kind"] == "Secret":
+                obj = dict(obj, data={key: base64.b64encode(REDACTED.encode()).decode() for key in obj["data"]})
+            documents.append(obj)
+        content = "# Rendered by remotedev.jupyter.%s (render_only); Secret values redacted.\n" % c.prefix
+        content += "".join("---\n" + to_yaml(doc) for doc in documents)
+        try:
+            with open(dest, "r", encoding="utf-8") as handle:
+                current = handle.read()
+        except OSError:
+            current = None
+        if current != content:
+            self.changed = True
+            self.changes.append("rendered " + dest)
+            if not self.check_mode:
+                directory = os.path.dirname(os.path.abspath(dest))
+                fd, tmp = tempfile.mkstemp(dir=directory, prefix=".render.")
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(content)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, dest)
+        return self.result(dest=dest, summary=["Rendered %s to %s." % (c.title, dest)])
+
+    # ------------------------------------------------------------ status
+
+    def status(self):
+        """How a deployed instance is doing, from the cluster and from the server's own API."""
+        c, s = self.c, self.s
+        if not hasattr(c, "probe_url"):
+            raise EngineError("mode=status is not supported for %s" % c.prefix)
+        try:
+            client = self.client
+            deployment = client.get("apps/v1", "Deployment", c.name, c.namespace)
+            secret = decode_secret_data(client.get("v1", "Secret", c.secret_name, c.namespace))
+            selector = ",".join("%s=%s" % kv for kv in sorted(c.selector.items()))
+            pods = rollout.live_pods(client.list("v1", "Pod", c.namespace, label_selector=selector))
+            service = client.get("v1", "Service", c.name, c.namespace)
+        except KubeError as exc:
+            raise EngineError(self.unreachable(exc) if exc.status == 0 else "%s: %s" % (c.title, exc))
+        finally:
+            if self._client is not None:
+                self._client.close()
+        if deployment is None or not secret:
+            raise EngineError("%s is not deployed (no Deployment or no Secret). Run playbooks/deploy.yml." % c.title)
+        report = c.probe(c.probe_url(service), secret)
+        spec, status = deployment["spec"], deployment.get("status") or {}
+        ready = status.get("readyReplicas", 0)
+        report["deployment"] = {
+            "ready": ready, "replicas": spec.get("replicas", 0),
+            "image": spec["template"]["spec"]["containers"][0]["image"],
+        }
+        report["pods"] = [{
+            "name": p["metadata"]["name"], "phase": (p.get("status") or {}).get("phase", ""),
+            "restarts": sum(cs.get("restartCount", 0) for cs in (p.get("status") or {}).get("containerStatuses") or []),
+        } for p in pods]
+        report["healthy"] = bool(ready == spec.get("replicas", 0) and report.get("version")
+                                 and (report.get("execution") or {}).get("status", "ok") == "ok")
+        return self.result(status=report, summary=c.status_lines(report), healthy=report["healthy"])
+
+
+def run(prefix, values, check_mode=False, diff=False):
+    """Validate and run one instance; InvalidSettings and EngineError carry the message for the user."""
+    engine = Engine(component_for(prefix, values), check_mode=check_mode, diff=diff)
+    return engine.run()
+
+
+__all__ = ["COMPONENTS", "Engine", "EngineError", "InvalidSettings", "component_for", "run"]
