@@ -10,12 +10,6 @@ import hashlib
 import json
 import re
 
-try:
-    import yaml
-
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - PyYAML comes with ansible-core, where the engine runs
-    HAS_YAML = False
 
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common import (
     CONFIG_CHECKSUM_ANNOTATION,
@@ -35,6 +29,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     read_server_service_annotations,
     secret_object,
     service_object,
+    to_yaml,
 )
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_component import (
     PASSWORD_ALPHABET,
@@ -174,7 +169,7 @@ class CodeServer(Component):
     def objects(self, creds):
         s = self.s
         name, namespace, labels = self.name, self.namespace, self.labels
-        config_text = yaml.safe_dump(self.config, default_flow_style=False, indent=2, allow_unicode=True)
+        config_text = to_yaml(self.config, sort_keys=True)
         objects = [
             secret_object(self.secret_name, namespace, labels, creds["secret_data"]),
             # No password here: code-server reads HASHED_PASSWORD from the Secret.
@@ -265,23 +260,6 @@ class CodeServer(Component):
             "securityContext": container_security_context(s["read_only_root_filesystem"]),
             "resources": s["resources"], "volumeMounts": mounts,
         }
-
-    def optional_kinds(self):
-        s = self.s
-        return [
-            ("networking.k8s.io/v1", "Ingress", s["ingress_enabled"]),
-            ("networking.k8s.io/v1", "NetworkPolicy", s["network_policy_enabled"]),
-        ]
-
-    def removable(self):
-        return [
-            ("networking.k8s.io/v1", "Ingress"),
-            ("apps/v1", "Deployment"),
-            ("v1", "Service"),
-            ("networking.k8s.io/v1", "NetworkPolicy"),
-            ("v1", "ConfigMap"),
-            ("v1", "Secret"),
-        ]
 
     # ------------------------------------------------------------ how to connect
 

@@ -17,6 +17,13 @@ import hashlib
 import json
 import re
 
+try:
+    import yaml
+
+    HAS_YAML = True
+except ImportError:  # pragma: no cover - PyYAML comes with ansible-core, where the engine runs
+    HAS_YAML = False
+
 PART_OF = "remotedev-jupyter"
 MANAGED_BY = "remotedev.jupyter"
 FIELD_MANAGER = "remotedev-jupyter"
@@ -340,6 +347,24 @@ def redact_secret(obj, before=None):
             redacted["data"][key] = "(redacted, %s)" % ("unchanged" if old[key] == obj["data"][key] else "changed")
     redacted.pop("stringData", None)
     return redacted
+
+
+def _str_representer(dumper, value):
+    """Multi-line strings (config files) as literal blocks, so that a diff shows their lines."""
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+if HAS_YAML:
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    _Dumper.add_representer(str, _str_representer)
+
+
+def to_yaml(obj, sort_keys=False):
+    return yaml.dump(obj, Dumper=_Dumper, default_flow_style=False, sort_keys=sort_keys, allow_unicode=True,
+                     width=1000)
 
 
 def mergeable(value):

@@ -162,12 +162,23 @@ class Component:
 
     def optional_kinds(self):
         """[(apiVersion, kind, enabled)] of the objects that may be switched off."""
-        return []
+        s = self.s
+        return [
+            ("networking.k8s.io/v1", "Ingress", s["ingress_enabled"]),
+            ("networking.k8s.io/v1", "NetworkPolicy", s["network_policy_enabled"]),
+        ]
 
     def removable(self):
         """[(apiVersion, kind)] of every object teardown removes (not the PVC, not the
-        namespace), in removal order."""
-        raise NotImplementedError
+        namespace): the way in first, the Secret last."""
+        return [
+            ("networking.k8s.io/v1", "Ingress"),
+            ("apps/v1", "Deployment"),
+            ("v1", "Service"),
+            ("networking.k8s.io/v1", "NetworkPolicy"),
+            ("v1", "ConfigMap"),
+            ("v1", "Secret"),
+        ]
 
     def connection(self, creds):
         raise NotImplementedError

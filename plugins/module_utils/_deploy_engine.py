@@ -20,12 +20,6 @@ import os
 import tempfile
 import time
 
-try:
-    import yaml
-
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - PyYAML comes with ansible-core, where the engine runs
-    HAS_YAML = False
 
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common import (
     FIELD_MANAGER,
@@ -35,6 +29,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     Settings,
     pod_template_digest_of,
     redact_secret,
+    to_yaml,
 )
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_component import PreflightError
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_code_server import CodeServer
@@ -84,23 +79,6 @@ def comparable(obj):
     if "annotations" in meta and not annotations:
         meta.pop("annotations")
     return clean
-
-
-def _str_representer(dumper, value):
-    """Multi-line strings (config files) as literal blocks, so that a diff shows their lines."""
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-if HAS_YAML:
-    class _Dumper(yaml.SafeDumper):
-        pass
-
-    _Dumper.add_representer(str, _str_representer)
-
-
-def to_yaml(obj):
-    return yaml.dump(obj, Dumper=_Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True, width=1000)
 
 
 def decode_secret_data(secret):

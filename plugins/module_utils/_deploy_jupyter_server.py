@@ -308,23 +308,10 @@ class JupyterServer(Component):
                 "metadata": metadata(self.name, self.namespace, self.labels), "spec": spec}
 
     def optional_kinds(self):
-        s = self.s
-        return [
-            ("route.openshift.io/v1", "Route", s["route_enabled"]),
-            ("networking.k8s.io/v1", "Ingress", s["ingress_enabled"]),
-            ("networking.k8s.io/v1", "NetworkPolicy", s["network_policy_enabled"]),
-        ]
+        return [("route.openshift.io/v1", "Route", self.s["route_enabled"])] + super().optional_kinds()
 
     def removable(self):
-        return [
-            ("route.openshift.io/v1", "Route"),
-            ("networking.k8s.io/v1", "Ingress"),
-            ("apps/v1", "Deployment"),
-            ("v1", "Service"),
-            ("networking.k8s.io/v1", "NetworkPolicy"),
-            ("v1", "ConfigMap"),
-            ("v1", "Secret"),
-        ]
+        return [("route.openshift.io/v1", "Route")] + super().removable()
 
     @property
     def external_url(self):
