@@ -18,6 +18,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     check_names,
     client_pod_labels,
     configmap_object,
+    content_checksum,
     container_security_context,
     deployment_object,
     http_probes,
@@ -103,14 +104,17 @@ class CodeServer(Component):
             if not secret_name:
                 secret_name, token_key = found_secret, found_key or token_key
         secret = client.get("v1", "Secret", secret_name, self.namespace) if secret_name else None
-        if not url or token_key not in ((secret or {}).get("data") or {}):
+        token = ((secret or {}).get("data") or {}).get(token_key)
+        if not url or token is None:
             raise PreflightError(
                 "Jupyter Server %s not found in namespace %s (no Service with a remotedev.jupyter/url annotation, "
                 "or no Secret %s with key %s). Deploy it first with remotedev.jupyter.jupyter_server, name it in %s, "
                 "or set %s to \"\" for a code-server without shared kernels. Nothing was changed."
                 % (self.jupyter_name, self.namespace, secret_name or "?", token_key, s.var("jupyter_name"),
                    s.var("jupyter_name")))
-        return {"url": url, "secret_name": secret_name, "token_key": token_key}
+        # Not the token: only whether it changed matters (it reaches the pod at start).
+        return {"url": url, "secret_name": secret_name, "token_key": token_key,
+                "token_digest": hashlib.sha256(token.encode("ascii")).hexdigest()}
 
     @property
     def jupyter(self):
@@ -161,7 +165,9 @@ class CodeServer(Component):
             "password": password if stored else "",
             "password_hash": password_hash,
             "secret_data": data,
-            "checksum": hashlib.sha256(password_hash.encode("utf-8")).hexdigest(),
+            # The Jupyter token reaches the pod as an environment variable, read at
+            # start: a new token must roll the pod, as a new password does.
+            "checksum": content_checksum(password_hash, self.jupyter.get("token_digest", "")),
         }
 
     # ------------------------------------------------------------ objects

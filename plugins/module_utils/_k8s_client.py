@@ -123,7 +123,9 @@ def _exec_credential(spec, cluster_server, run_command):
     command = [spec["command"]] + list(spec.get("args") or [])
     env = dict(os.environ)
     for item in spec.get("env") or []:
-        env[item["name"]] = item["value"]
+        if not item.get("name"):
+            raise ConfigError("an env item of the kubeconfig's exec credential plugin %s has no name" % spec["command"])
+        env[item["name"]] = item.get("value") or ""
     env["KUBERNETES_EXEC_INFO"] = json.dumps({
         "apiVersion": spec.get("apiVersion", "client.authentication.k8s.io/v1"),
         "kind": "ExecCredential",
@@ -230,6 +232,8 @@ def connection_from_config(config, path, context=None, run_command=None):
         status = _exec_credential(user["exec"], conn.server, run_command)
         conn.token = status.get("token") or conn.token
         if status.get("clientCertificateData"):
+            if not status.get("clientKeyData"):
+                raise ConfigError("the kubeconfig's exec credential plugin returned a client certificate without its key")
             conn.cert_data = base64.b64encode(status["clientCertificateData"].encode()).decode()
             conn.key_data = base64.b64encode(status["clientKeyData"].encode()).decode()
     elif user.get("auth-provider"):
@@ -324,8 +328,11 @@ class Client:
         headers = {"Accept": "application/json", "User-Agent": "remotedev.jupyter"}
         token = self.conn.token
         if not token and self.conn.token_file:
-            with open(self.conn.token_file) as handle:  # re-read: projected tokens rotate
-                token = handle.read().strip()
+            try:
+                with open(self.conn.token_file) as handle:  # re-read: projected tokens rotate
+                    token = handle.read().strip()
+            except OSError as exc:
+                raise KubeError(0, "credentials", "cannot read the token file %s: %s" % (self.conn.token_file, exc))
         if token:
             headers["Authorization"] = "Bearer " + token
         elif self.conn.username:
@@ -421,10 +428,11 @@ def _error(status, reason, data):
     message = data.decode("utf-8", "replace").strip()
     try:
         parsed = json.loads(message)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
         message = parsed.get("message") or message
         reason = parsed.get("reason") or reason
-    except ValueError:
-        pass
     return KubeError(status, reason, message[:2000])
 
 

@@ -52,8 +52,10 @@ def failing_conditions(deployment):
 
 
 def warnings_about(events, name, limit=5):
-    """The last distinct messages of warning events about objects named name or name-*."""
-    pattern = re.compile(re.escape(name) + "(-|$)")
+    """The last distinct messages of warning events about the Deployment called
+    name, its ReplicaSets (name-<hash>) and their pods (name-<hash>-<suffix>);
+    not about another instance whose name only starts the same (name-2)."""
+    pattern = re.compile(re.escape(name) + r"(-[a-z0-9]{6,10}(-[a-z0-9]{5})?)?$")
     messages = []
     for event in events:
         if event.get("type", "Warning") != "Warning":
@@ -61,8 +63,9 @@ def warnings_about(events, name, limit=5):
         if not pattern.match((event.get("involvedObject") or {}).get("name", "")):
             continue
         message = event.get("message", "")
-        if message not in messages:
-            messages.append(message)
+        if message in messages:
+            messages.remove(message)  # keep its latest position
+        messages.append(message)
     return messages[-limit:]
 
 

@@ -1,0 +1,747 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) remotedev.jupyter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of the deploy components (JupyterServer, CodeServer): the
+objects every option gives, security, credentials precedence and validation.
+
+Settings start from the roles' defaults files, so a default that changes or a
+variable that is added is exercised here too."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import string
+
+import pytest
+import yaml
+
+from ansible_collections.remotedev.jupyter.plugins.module_utils import _deploy_common as dc
+from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_engine import component_for
+from ansible_collections.remotedev.jupyter.plugins.module_utils._password import hash_password, verify_hash
+
+ROLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "roles")
+JINJA = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+INVENTORY_HOSTNAME = "demo"
+_DEFAULTS = {}
+
+
+def role_defaults(role):
+    """The role's defaults file, its Jinja references ({{ var }}) resolved."""
+    if role not in _DEFAULTS:
+        with open(os.path.join(ROLES_DIR, role, "defaults", "main.yml"), "rb") as handle:
+            raw = yaml.safe_load(handle)
+        context = dict(raw, inventory_hostname=INVENTORY_HOSTNAME)
+
+        def resolve(value):
+            if isinstance(value, str):
+                for _round in range(10):
+                    if not JINJA.search(value):
+                        break
+                    value = JINJA.sub(lambda m: str(resolve(context[m.group(1)])), value)
+                assert not JINJA.search(value), "unresolved Jinja in %s defaults: %s" % (role, value)
+                return value
+            if isinstance(value, list):
+                return [resolve(v) for v in value]
+            if isinstance(value, dict):
+                return {k: resolve(v) for k, v in value.items()}
+            return value
+
+        _DEFAULTS[role] = {name: resolve(value) for name, value in raw.items()}
+    return _DEFAULTS[role]
+
+
+def settings_for(role, **overrides):
+    """Full settings of a component (role variables without the prefix), with overrides."""
+    prefix = role + "_"
+    values = {name[len(prefix):]: value for name, value in role_defaults(role).items()}
+    values.update(image="registry.example/%s:1.0" % role.replace("_", "-"), wait=False)
+    unknown = set(overrides) - set(values)
+    assert not unknown, "not variables of %s: %s" % (role, sorted(unknown))
+    values.update(overrides)
+    return values
+
+
+def jupyter(**overrides):
+    return component_for("jupyter_server", settings_for("jupyter_server", **overrides))
+
+
+def code_server(**overrides):
+    overrides.setdefault("jupyter_url", "http://jupyter-demo.remotedev-jupyter.svc.cluster.local:8888/")
+    overrides.setdefault("jupyter_secret_name", "jupyter-demo")
+    return component_for("code_server", settings_for("code_server", **overrides))
+
+
+TOKEN = "t0ken" * 10
+JUPYTER_CREDS = {"token": TOKEN, "password_hash": "", "secret_data": {"token": TOKEN, "password-hash": ""},
+                 "checksum": "c" * 64}
+CODE_CREDS = {"password": "", "password_hash": "$argon2id$fake", "secret_data": {"hashed-password": "$argon2id$fake"},
+              "checksum": "d" * 64}
+
+
+def objects_of(component, creds=None):
+    if creds is None:
+        creds = JUPYTER_CREDS if component.prefix == "jupyter_server" else CODE_CREDS
+    return component.objects(creds)
+
+
+def by_kind(objects):
+    found = {}
+    for obj in objects:
+        assert obj["kind"] not in found, "two %s objects" % obj["kind"]
+        found[obj["kind"]] = obj
+    return found
+
+
+def pod_spec(component, creds=None):
+    return by_kind(objects_of(component, creds))["Deployment"]["spec"]["template"]["spec"]
+
+
+def main_container(component, creds=None):
+    return pod_spec(component, creds)["containers"][0]
+
+
+def env_dict(container):
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def secret_values(obj):
+    return {k: base64.b64decode(v).decode("utf-8") for k, v in obj["data"].items()}
+
+
+# ---------------------------------------------------------------- the defaults helper itself
+
+
+def test_defaults_resolved():
+    s = settings_for("jupyter_server")
+    assert s["instance"] == "demo" and s["name"] == "jupyter-demo"
+    assert s["root_dir"] == "/home/jovyan/work"
+    assert "/home/jovyan/.cache" in s["scratch_dirs"]
+    c = settings_for("code_server")
+    assert (c["name"], c["jupyter_name"]) == ("code-server-demo", "jupyter-demo")
+
+
+def test_defaults_validate():
+    jupyter().validate()
+    code_server().validate()
+
+
+# ---------------------------------------------------------------- manifests: Jupyter Server
+
+
+def test_jupyter_default_objects_in_apply_order():
+    objects = objects_of(jupyter())
+    assert [o["kind"] for o in objects] == ["Namespace", "Secret", "ConfigMap", "PersistentVolumeClaim",
+                                            "NetworkPolicy", "Service", "Deployment"]
+    for obj in objects[1:]:
+        assert obj["metadata"]["name"] == "jupyter-demo"
+        assert obj["metadata"]["namespace"] == "remotedev-jupyter"
+        assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "remotedev.jupyter"
+        assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "demo"
+    namespace = objects[0]
+    assert namespace["metadata"]["name"] == "remotedev-jupyter"
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+@pytest.mark.parametrize("overrides,present,absent", [
+    ({"namespace_create": False}, [], ["Namespace"]),
+    ({"network_policy_enabled": False}, [], ["NetworkPolicy"]),
+    ({"ingress_enabled": True, "ingress_hosts": ["jupyter.example"]}, ["Ingress"], ["Route"]),
+    ({"route_enabled": True, "route_host": "jupyter.apps.example"}, ["Route"], ["Ingress"]),
+    ({}, ["Namespace", "NetworkPolicy"], ["Ingress", "Route"]),
+])
+def test_jupyter_optional_objects(overrides, present, absent):
+    kinds = [o["kind"] for o in objects_of(jupyter(**overrides))]
+    for kind in present:
+        assert kind in kinds
+    for kind in absent:
+        assert kind not in kinds
+    assert {"Secret", "ConfigMap", "PersistentVolumeClaim", "Service", "Deployment"} <= set(kinds)
+
+
+def test_jupyter_optional_kinds_follow_settings():
+    component = jupyter(ingress_enabled=True, ingress_hosts=["a.example"], network_policy_enabled=False)
+    assert component.optional_kinds() == [
+        ("route.openshift.io/v1", "Route", False),
+        ("networking.k8s.io/v1", "Ingress", True),
+        ("networking.k8s.io/v1", "NetworkPolicy", False),
+    ]
+    removable = component.removable()
+    assert ("v1", "PersistentVolumeClaim") not in removable
+    assert ("v1", "Namespace") not in removable
+    assert removable[-1] == ("v1", "Secret")
+
+
+def test_jupyter_namespace_labels_and_no_pod_security():
+    ns = objects_of(jupyter(namespace_labels={"team": "ml"}, pod_security_level=""))[0]
+    assert ns["metadata"]["labels"] == {"team": "ml"}
+
+
+def test_jupyter_ingress_object():
+    component = jupyter(ingress_enabled=True, ingress_hosts=["jupyter.example", "alt.example"],
+                        ingress_tls_secret="jupyter-tls", ingress_class_name="nginx",
+                        ingress_annotations={"nginx.ingress.kubernetes.io/proxy-body-size": "0"}, base_url="team")
+    ing = by_kind(objects_of(component))["Ingress"]
+    assert ing["spec"]["ingressClassName"] == "nginx"
+    assert ing["spec"]["tls"] == [{"hosts": ["jupyter.example", "alt.example"], "secretName": "jupyter-tls"}]
+    assert [r["http"]["paths"][0]["path"] for r in ing["spec"]["rules"]] == ["/team/", "/team/"]
+    assert ing["metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/proxy-body-size": "0"}
+    assert component.external_url == "https://jupyter.example/team/"
+    assert component.connection(JUPYTER_CREDS)["external_url"] == "https://jupyter.example/team/"
+
+
+def test_jupyter_route_object():
+    component = jupyter(route_enabled=True, route_host="jupyter.apps.example", base_url="/x/")
+    route = by_kind(objects_of(component))["Route"]
+    assert route["spec"] == {
+        "host": "jupyter.apps.example", "path": "/x/",
+        "to": {"kind": "Service", "name": "jupyter-demo", "weight": 100},
+        "port": {"targetPort": "http"},
+        "tls": {"termination": "edge", "insecureEdgeTerminationPolicy": "Redirect"},
+    }
+    assert component.external_url == "https://jupyter.apps.example/x/"
+    route = by_kind(objects_of(jupyter(route_enabled=True, route_host="j.example", route_tls_termination="")))["Route"]
+    assert "tls" not in route["spec"]
+
+
+def test_jupyter_network_policy_admits_its_clients():
+    np = by_kind(objects_of(jupyter()))["NetworkPolicy"]
+    peers = np["spec"]["ingress"][0]["from"]
+    assert {"podSelector": {"matchLabels": {dc.CLIENT_LABEL: "jupyter-demo"}}} in peers
+    assert peers[0] == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    assert np["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "jupyter-server",
+                                                        "app.kubernetes.io/instance": "demo"}
+
+
+def test_jupyter_service_carries_the_client_contract():
+    service = by_kind(objects_of(jupyter(base_url="/t/", service_port=80, cluster_domain="k8s.internal")))["Service"]
+    assert dc.read_server_service_annotations(service) == (
+        "http://jupyter-demo.remotedev-jupyter.svc.k8s.internal:80/t/", "jupyter-demo", "token")
+    assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+
+
+@pytest.mark.parametrize("base_url,path", [("/", "/"), ("team", "/team/"), ("/a/b", "/a/b/")])
+def test_jupyter_base_url_gives_probe_paths_ingress_path_and_config(base_url, path):
+    component = jupyter(base_url=base_url, ingress_enabled=True, ingress_hosts=["j.example"])
+    objects = by_kind(objects_of(component))
+    container = objects["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": path + "api", "port": "http"}
+    assert objects["Ingress"]["spec"]["rules"][0]["http"]["paths"][0]["path"] == path
+    assert "c.ServerApp.base_url = %r" % path in objects["ConfigMap"]["data"]["jupyter_server_config.py"]
+
+
+def test_jupyter_container_basics():
+    container = main_container(jupyter(port=9999, command=["jupyter", "lab"], args=["--debug"],
+                                       env=[{"name": "EXTRA", "value": "1"}], startup_timeout=120))
+    assert container["name"] == "jupyter-server"
+    assert container["image"] == "registry.example/jupyter-server:1.0"
+    assert container["command"] == ["jupyter", "lab"] and container["args"] == ["--debug"]
+    assert container["ports"] == [{"name": "http", "containerPort": 9999, "protocol": "TCP"}]
+    env = env_dict(container)
+    assert env["EXTRA"] == "1"
+    assert env["JUPYTER_TOKEN_FILE"] == "/etc/jupyter-secret/token"
+    assert env["JUPYTER_CONFIG_PATH"] == "/etc/jupyter-secret:/etc/jupyter"
+    assert "JUPYTER_TOKEN" not in env
+    assert container["startupProbe"]["failureThreshold"] == 24
+    default = main_container(jupyter())
+    assert "command" not in default and "args" not in default
+
+
+def test_jupyter_token_never_in_pod_spec_or_config():
+    objects = by_kind(objects_of(jupyter()))
+    for kind in ("Deployment", "ConfigMap", "Service", "NetworkPolicy", "PersistentVolumeClaim", "Namespace"):
+        assert TOKEN not in json.dumps(objects[kind])
+    assert secret_values(objects["Secret"])["token"] == TOKEN
+
+
+def test_jupyter_gpu_limit():
+    assert "nvidia.com/gpu" not in json.dumps(main_container(jupyter())["resources"])
+    resources = main_container(jupyter(gpu_count=2))["resources"]
+    assert resources == {"requests": {"cpu": "250m", "memory": "512Mi"},
+                         "limits": {"memory": "4Gi", "nvidia.com/gpu": 2}}
+    resources = main_container(jupyter(gpu_count=1, gpu_resource="amd.com/gpu"))["resources"]
+    assert resources["limits"]["amd.com/gpu"] == 1
+    # The role's resources setting is not modified by the merge.
+    assert "nvidia.com/gpu" not in role_defaults("jupyter_server")["jupyter_server_resources"]["limits"]
+
+
+@pytest.mark.parametrize("access_mode,strategy", [
+    ("ReadWriteMany", {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}),
+    ("ReadWriteOnce", {"type": "Recreate"}),
+    ("ReadWriteOncePod", {"type": "Recreate"}),
+])
+def test_jupyter_strategy_follows_access_mode(access_mode, strategy):
+    objects = by_kind(objects_of(jupyter(storage_access_mode=access_mode, storage_class="fast", storage_size="3Gi")))
+    assert objects["Deployment"]["spec"]["strategy"] == strategy
+    assert objects["PersistentVolumeClaim"]["spec"] == {
+        "accessModes": [access_mode], "storageClassName": "fast", "resources": {"requests": {"storage": "3Gi"}}}
+
+
+def test_jupyter_scratch_volumes_with_read_only_root():
+    spec = pod_spec(jupyter(scratch_size_limit="1Gi"))
+    scratch = [v for v in spec["volumes"] if v["name"].startswith("scratch-")]
+    mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+    assert len(scratch) == 5
+    assert all(v["emptyDir"] == {"sizeLimit": "1Gi"} for v in scratch)
+    assert sorted(mounts[v["name"]] for v in scratch) == sorted(settings_for("jupyter_server")["scratch_dirs"])
+    assert spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_jupyter_no_scratch_volumes_without_read_only_root():
+    spec = pod_spec(jupyter(read_only_root_filesystem=False))
+    assert [v["name"] for v in spec["volumes"]] == ["notebooks", "config", "secret"]
+    assert [m["name"] for m in spec["containers"][0]["volumeMounts"]] == ["notebooks", "config", "secret"]
+    assert spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is False
+
+
+def test_jupyter_volumes():
+    spec = pod_spec(jupyter())
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["notebooks"]["persistentVolumeClaim"] == {"claimName": "jupyter-demo"}
+    assert volumes["secret"]["secret"]["secretName"] == "jupyter-demo"
+    assert volumes["secret"]["secret"]["defaultMode"] == 0o440
+    # The password hash is read through the JSON config, never mounted on its own.
+    assert [i["key"] for i in volumes["secret"]["secret"]["items"]] == ["token", "jupyter_server_config.json"]
+    assert volumes["config"]["configMap"]["name"] == "jupyter-demo"
+
+
+SCHEDULING = {
+    "image_pull_secrets": (["regcred"], "imagePullSecrets", [{"name": "regcred"}]),
+    "node_selector": ({"disk": "ssd"}, "nodeSelector", {"disk": "ssd"}),
+    "tolerations": ([{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}], "tolerations",
+                    [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]),
+    "affinity": ({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}},
+                 "affinity",
+                 {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}),
+    "priority_class_name": ("high", "priorityClassName", "high"),
+}
+
+
+@pytest.mark.parametrize("variable", sorted(SCHEDULING))
+def test_jupyter_scheduling_fields_only_when_set(variable):
+    value, field, expected = SCHEDULING[variable]
+    assert field not in pod_spec(jupyter())
+    spec = pod_spec(jupyter(**{variable: value}))
+    assert spec[field] == expected
+    others = [f for _v, f, _e in SCHEDULING.values() if f != field]
+    assert not any(f in spec for f in others)
+
+
+def test_jupyter_pod_security():
+    spec = pod_spec(jupyter(uid=1234, gid=4321))
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["enableServiceLinks"] is False
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] == 1234
+    assert spec["securityContext"]["runAsGroup"] == 4321
+    assert spec["securityContext"]["fsGroup"] == 4321
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    ctx = spec["containers"][0]["securityContext"]
+    assert ctx["capabilities"] == {"drop": ["ALL"]}
+    assert ctx["allowPrivilegeEscalation"] is False
+    assert ctx["runAsNonRoot"] is True
+    assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert spec["terminationGracePeriodSeconds"] == 30
+
+
+def test_jupyter_config_map_content():
+    creds = dict(JUPYTER_CREDS, password_hash="argon2:$argon2id$v=19$m=10240,t=10,p=8$c2FsdA$aGFzaA",
+                 secret_data={"token": TOKEN, "password-hash": "argon2:$argon2id$v=19$m=10240,t=10,p=8$c2FsdA$aGFzaA"})
+    component = jupyter(cull_idle_timeout=600, terminals_enabled=False, root_dir="/data",
+                        settings={"LabApp": {"collaborative": False}, "ServerApp": {"iopub_data_rate_limit": 1e10}},
+                        settings_extra_classes=["LabApp"])
+    config = by_kind(component.objects(creds))["ConfigMap"]["data"]["jupyter_server_config.py"]
+    assert "c.MappingKernelManager.cull_idle_timeout = 600" in config
+    assert "c.ServerApp.terminals_enabled = False" in config
+    assert "c.ServerApp.root_dir = '/data'" in config
+    assert "c.ServerApp.port = 8888" in config
+    assert "c.PasswordIdentityProvider.allow_password_change = False" in config
+    assert "c.LabApp.collaborative = False" in config
+    assert "iopub_data_rate_limit" in config
+    assert TOKEN not in config
+    assert "argon2" not in config and "hashed_password" not in config
+    assert "token" not in config.lower().replace("jupyter_token_file", "")
+
+
+def test_jupyter_user_labels_do_not_override_ours():
+    objects = objects_of(jupyter(labels={"team": "ml", "app.kubernetes.io/name": "other"}))
+    deployment = by_kind(objects)["Deployment"]
+    for labels in (deployment["metadata"]["labels"], deployment["spec"]["template"]["metadata"]["labels"]):
+        assert labels["team"] == "ml"
+        assert labels["app.kubernetes.io/name"] == "jupyter-server"
+    assert deployment["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "jupyter-server",
+                                                             "app.kubernetes.io/instance": "demo"}
+
+
+def test_jupyter_digest_label_is_the_template_digest():
+    deployment = by_kind(objects_of(jupyter()))["Deployment"]
+    template = json.loads(json.dumps(deployment["spec"]["template"]))
+    digest = template["metadata"]["labels"].pop(dc.TEMPLATE_LABEL)
+    assert digest == dc.template_digest(template)
+
+
+# ---------------------------------------------------------------- manifests: code-server
+
+
+def test_code_server_default_objects():
+    objects = objects_of(code_server())
+    assert [o["kind"] for o in objects] == ["Secret", "ConfigMap", "PersistentVolumeClaim", "NetworkPolicy",
+                                            "Service", "Deployment"]
+    assert all(o["metadata"]["name"] == "code-server-demo" for o in objects)
+    kinds = [o["kind"] for o in objects_of(code_server(network_policy_enabled=False, ingress_enabled=True,
+                                                       ingress_hosts=["code.example"]))]
+    assert "NetworkPolicy" not in kinds and "Ingress" in kinds
+
+
+def test_code_server_ingress_and_network_policy():
+    component = code_server(ingress_enabled=True, ingress_hosts=["code.example"], ingress_tls_secret="code-tls",
+                            ingress_class_name="traefik", network_policy_ingress_pod_labels={"app": "traefik"})
+    objects = by_kind(objects_of(component))
+    assert objects["Ingress"]["spec"]["ingressClassName"] == "traefik"
+    assert objects["Ingress"]["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/"
+    peers = objects["NetworkPolicy"]["spec"]["ingress"][0]["from"]
+    # code-server has no clients of its own: only the ingress controller (and extra peers).
+    assert peers == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+                      "podSelector": {"matchLabels": {"app": "traefik"}}}]
+    assert component.external_url == "https://code.example/"
+
+
+def test_code_server_connected_env_and_client_label():
+    component = code_server(jupyter_url="http://j.ns.svc.cluster.local:8888/x/", jupyter_secret_name="jsecret",
+                            jupyter_token_key="tok")
+    deployment = by_kind(objects_of(component))["Deployment"]
+    env = env_dict(deployment["spec"]["template"]["spec"]["containers"][0])
+    assert env["JUPYTER_SERVER_URL"] == "http://j.ns.svc.cluster.local:8888/x/"
+    assert env["JUPYTER_TOKEN"] == {"secretKeyRef": {"name": "jsecret", "key": "tok"}}
+    assert env["JUPYTER_SERVER_CONNECT_URL"] == "$(JUPYTER_SERVER_URL)?token=$(JUPYTER_TOKEN)"
+    assert env["HASHED_PASSWORD"] == {"secretKeyRef": {"name": "code-server-demo", "key": "hashed-password"}}
+    assert env["CODE_SERVER_CONFIG"] == "/etc/code-server/config.yaml"
+    template_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert template_labels[dc.CLIENT_LABEL] == "jupyter-demo"
+    assert dc.CLIENT_LABEL not in deployment["metadata"]["labels"]
+    assert dc.CLIENT_LABEL not in deployment["spec"]["selector"]["matchLabels"]
+    # The label the Jupyter Server's NetworkPolicy admits.
+    server_np = by_kind(objects_of(jupyter()))["NetworkPolicy"]
+    client_peer = server_np["spec"]["ingress"][0]["from"][1]["podSelector"]["matchLabels"]
+    assert set(client_peer.items()) <= set(template_labels.items())
+    assert component.connection(CODE_CREDS)["jupyter_url"] == "http://j.ns.svc.cluster.local:8888/x/"
+
+
+def test_code_server_connection_from_preflight_facts():
+    component = code_server(jupyter_url="", jupyter_secret_name="")
+    component.facts["jupyter"] = {"url": "http://found/", "secret_name": "found-secret", "token_key": "token"}
+    env = env_dict(main_container(component))
+    assert env["JUPYTER_SERVER_URL"] == "http://found/"
+    assert env["JUPYTER_TOKEN"] == {"secretKeyRef": {"name": "found-secret", "key": "token"}}
+
+
+def test_code_server_unconnected():
+    component = code_server(jupyter_name="", jupyter_url="", jupyter_secret_name="")
+    deployment = by_kind(objects_of(component))["Deployment"]
+    env = env_dict(deployment["spec"]["template"]["spec"]["containers"][0])
+    assert set(env) == {"CODE_SERVER_CONFIG", "HASHED_PASSWORD"}
+    assert dc.CLIENT_LABEL not in deployment["spec"]["template"]["metadata"]["labels"]
+    assert component.connection(CODE_CREDS)["jupyter_url"] == ""
+    assert any("Not connected to a Jupyter Server (code_server_jupyter_name is empty)" in line
+               for line in component.summary(CODE_CREDS))
+
+
+def test_code_server_extensions_init_container():
+    component = code_server(extensions=["ms-python.python", "ms-toolsai.jupyter"],
+                            extensions_gallery={"serviceUrl": "https://open-vsx.org/vscode/gallery"})
+    spec = pod_spec(component)
+    init, = spec["initContainers"]
+    assert init["name"] == "install-extensions"
+    assert init["image"] == "registry.example/code-server:1.0"
+    assert init["command"] == ["code-server", "--extensions-dir", "/home/coder/.local/share/code-server/extensions",
+                               "--install-extension", "ms-python.python", "--install-extension", "ms-toolsai.jupyter"]
+    env = env_dict(init)
+    assert json.loads(env["EXTENSIONS_GALLERY"]) == {"serviceUrl": "https://open-vsx.org/vscode/gallery"}
+    assert init["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert init["volumeMounts"] == spec["containers"][0]["volumeMounts"]
+    assert "initContainers" not in pod_spec(code_server())
+    no_gallery = pod_spec(code_server(extensions=["a.b"]))["initContainers"][0]
+    assert "EXTENSIONS_GALLERY" not in env_dict(no_gallery)
+
+
+def test_code_server_pod():
+    spec = pod_spec(code_server(uid=2000, gid=3000, read_only_root_filesystem=False, storage_access_mode="ReadWriteMany",
+                                node_selector={"a": "b"}, image_pull_secrets=["reg"]))
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"]["runAsUser"] == 2000 and spec["securityContext"]["fsGroup"] == 3000
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is False
+    assert spec["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert spec["nodeSelector"] == {"a": "b"} and spec["imagePullSecrets"] == [{"name": "reg"}]
+    assert "tolerations" not in spec and "affinity" not in spec and "priorityClassName" not in spec
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert spec["containers"][0][probe]["httpGet"]["path"] == "/healthz"
+    deployment = by_kind(objects_of(code_server(storage_access_mode="ReadWriteMany")))["Deployment"]
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_code_server_config_map_has_no_password():
+    creds = {"password": "Generated123", "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+             "secret_data": {"hashed-password": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+                             "password": "Generated123"},
+             "checksum": "e" * 64}
+    objects = by_kind(code_server(port=9000).objects(creds))
+    config = yaml.safe_load(objects["ConfigMap"]["data"]["config.yaml"])
+    assert config["bind-addr"] == "0.0.0.0:9000"
+    assert config["auth"] == "password"
+    assert "password" not in config and "hashed-password" not in config
+    for kind in ("ConfigMap", "Deployment", "Service"):
+        assert "Generated123" not in json.dumps(objects[kind])
+        assert "$argon2id$" not in json.dumps(objects[kind])
+
+
+# ---------------------------------------------------------------- credentials: Jupyter Server
+
+
+def test_jupyter_explicit_token_wins():
+    creds = jupyter(token="explicit-token-0123456789012345678901234567").credentials({"token": "existing"})
+    assert creds["token"] == "explicit-token-0123456789012345678901234567"
+    assert creds["secret_data"]["token"] == creds["token"]
+    creds = jupyter(token="explicit", regenerate_token=True).credentials({"token": "existing"})
+    assert creds["token"] == "explicit"
+
+
+def test_jupyter_existing_token_kept():
+    assert jupyter().credentials({"token": "existing-token"})["token"] == "existing-token"
+
+
+def test_jupyter_regenerate_token():
+    creds = jupyter(regenerate_token=True, token_length=40).credentials({"token": "existing-token"})
+    assert creds["token"] != "existing-token"
+    assert len(creds["token"]) == 40
+
+
+@pytest.mark.parametrize("length", [32, 48, 100])
+def test_jupyter_generated_token(length):
+    first = jupyter(token_length=length).credentials({})
+    second = jupyter(token_length=length).credentials({})
+    for creds in (first, second):
+        assert len(creds["token"]) == length
+        assert set(creds["token"]) <= set(string.ascii_lowercase + string.digits)
+    assert first["token"] != second["token"]
+
+
+def test_jupyter_no_password_means_token_only():
+    creds = jupyter().credentials({})
+    assert creds["password_hash"] == ""
+    assert creds["secret_data"]["password-hash"] == ""
+    assert json.loads(creds["secret_data"]["jupyter_server_config.json"]) == {
+        "PasswordIdentityProvider": {"hashed_password": ""}}
+    component = jupyter()
+    assert component.connection(creds)["password_login"] is False
+    assert "Browser login: token (no password set)" in component.summary(creds)
+
+
+@pytest.fixture(scope="module")
+def jupyter_hash():
+    """An existing Jupyter argon2 hash of 'old password' (made once: argon2 is slow on purpose)."""
+    return hash_password("old password", "jupyter", "argon2")[0]
+
+
+def test_jupyter_password_hash_kept_while_it_matches(jupyter_hash):
+    creds = jupyter(password="old password").credentials({"token": "t", "password-hash": jupyter_hash})
+    assert creds["password_hash"] == jupyter_hash
+    assert json.loads(creds["secret_data"]["jupyter_server_config.json"]) == {
+        "PasswordIdentityProvider": {"hashed_password": jupyter_hash}}
+    assert jupyter(password="old password").connection(creds)["password_login"] is True
+
+
+def test_jupyter_password_hash_replaced_when_password_changes(jupyter_hash):
+    creds = jupyter(password="new password").credentials({"token": "t", "password-hash": jupyter_hash})
+    assert creds["password_hash"] != jupyter_hash
+    assert creds["password_hash"].startswith("argon2:$argon2id$")
+    assert verify_hash(creds["password_hash"], "new password", "jupyter", "argon2")
+    assert "new password" not in json.dumps(creds["secret_data"])
+
+
+def test_jupyter_password_sha1_algorithm():
+    creds = jupyter(password="pw", password_algorithm="sha1").credentials({})
+    assert creds["password_hash"].startswith("sha1:")
+    assert verify_hash(creds["password_hash"], "pw", "jupyter", "sha1")
+
+
+def test_jupyter_explicit_password_hash(jupyter_hash):
+    creds = jupyter(password_hash="sha1:0e112c3ddfce:a68df677475c2b47b6e86d0467eec97ac5f4b85a").credentials(
+        {"password-hash": jupyter_hash})
+    assert creds["password_hash"] == "sha1:0e112c3ddfce:a68df677475c2b47b6e86d0467eec97ac5f4b85a"
+    assert creds["secret_data"]["password-hash"] == creds["password_hash"]
+
+
+def test_jupyter_existing_hash_kept_when_nothing_given(jupyter_hash):
+    creds = jupyter().credentials({"token": "t", "password-hash": jupyter_hash})
+    assert creds["password_hash"] == jupyter_hash
+    assert creds["token"] == "t"
+
+
+def test_jupyter_checksum_changes_iff_a_secret_changes():
+    base = jupyter().credentials({"token": "tok", "password-hash": "sha1:a:b"})
+    same = jupyter().credentials({"token": "tok", "password-hash": "sha1:a:b"})
+    other_token = jupyter().credentials({"token": "tok2", "password-hash": "sha1:a:b"})
+    other_hash = jupyter().credentials({"token": "tok", "password-hash": "sha1:a:c"})
+    assert base["checksum"] == same["checksum"]
+    assert len({base["checksum"], other_token["checksum"], other_hash["checksum"]}) == 3
+    # Settings that are not secrets do not change it.
+    assert jupyter(port=9000, base_url="/x/").credentials(
+        {"token": "tok", "password-hash": "sha1:a:b"})["checksum"] == base["checksum"]
+
+
+def test_jupyter_secret_change_rolls_the_pod_config_change_does_not_touch_secret_checksum():
+    def template(component, creds):
+        return by_kind(component.objects(creds))["Deployment"]["spec"]["template"]
+
+    existing = {"token": "tok", "password-hash": ""}
+    base = template(jupyter(), jupyter().credentials(existing))
+    again = template(jupyter(), jupyter().credentials(existing))
+    rotated = template(jupyter(), jupyter().credentials({"token": "rotated", "password-hash": ""}))
+    reconfigured = template(jupyter(cull_interval=60), jupyter(cull_interval=60).credentials(existing))
+    annotations = base["metadata"]["annotations"]
+    assert base == again
+    assert rotated["metadata"]["annotations"][dc.SECRET_CHECKSUM_ANNOTATION] != annotations[dc.SECRET_CHECKSUM_ANNOTATION]
+    assert rotated["metadata"]["annotations"][dc.CONFIG_CHECKSUM_ANNOTATION] == annotations[dc.CONFIG_CHECKSUM_ANNOTATION]
+    assert rotated["metadata"]["labels"][dc.TEMPLATE_LABEL] != base["metadata"]["labels"][dc.TEMPLATE_LABEL]
+    assert reconfigured["metadata"]["annotations"][dc.SECRET_CHECKSUM_ANNOTATION] == \
+        annotations[dc.SECRET_CHECKSUM_ANNOTATION]
+    assert reconfigured["metadata"]["annotations"][dc.CONFIG_CHECKSUM_ANNOTATION] != \
+        annotations[dc.CONFIG_CHECKSUM_ANNOTATION]
+
+
+def test_jupyter_summary_shows_token_only_when_asked():
+    creds = dict(JUPYTER_CREDS)
+    assert not any(TOKEN in line for line in jupyter().summary(creds))
+    assert "Token: " + TOKEN in jupyter(show_token=True).summary(creds)
+
+
+# ---------------------------------------------------------------- credentials: code-server
+
+
+@pytest.fixture(scope="module")
+def code_hash():
+    """An existing code-server argon2 hash of 'Existing pass' (made once)."""
+    return hash_password("Existing pass", "code_server", "argon2")[0]
+
+
+def test_code_server_explicit_password_never_stored_in_clear(code_hash):
+    component = code_server(password="Explicit pass 1")
+    creds = component.credentials({"hashed-password": code_hash, "password": "Existing pass"})
+    assert creds["secret_data"] == {"hashed-password": creds["password_hash"]}
+    assert creds["password"] == ""
+    assert verify_hash(creds["password_hash"], "Explicit pass 1", "code_server", "argon2")
+    secret = by_kind(component.objects(creds))["Secret"]
+    assert "Explicit pass 1" not in json.dumps(secret_values(secret))
+    assert "Password: the one you set (code_server_password)" in component.summary(creds)
+
+
+def test_code_server_explicit_password_keeps_matching_hash(code_hash):
+    creds = code_server(password="Existing pass").credentials({"hashed-password": code_hash})
+    assert creds["password_hash"] == code_hash
+
+
+def test_code_server_generated_password_stored_and_kept():
+    first = code_server(password_length=16).credentials({})
+    assert len(first["password"]) == 16
+    assert set(first["password"]) <= set(string.ascii_letters + string.digits)
+    assert first["secret_data"]["password"] == first["password"]
+    assert verify_hash(first["password_hash"], first["password"], "code_server", "argon2")
+    second = code_server(password_length=16).credentials(dict(first["secret_data"]))
+    assert second["password"] == first["password"]
+    assert second["password_hash"] == first["password_hash"]
+    assert second["checksum"] == first["checksum"]
+    assert second["secret_data"] == first["secret_data"]
+    component = code_server()
+    assert not any(first["password"] in line for line in component.summary(first))
+    assert "Password: " + first["password"] in code_server(show_password=True).summary(first)
+
+
+def test_code_server_explicit_hash(code_hash):
+    creds = code_server(password_hash="$argon2id$explicit").credentials({"hashed-password": code_hash,
+                                                                         "password": "Existing pass"})
+    assert creds["password_hash"] == "$argon2id$explicit"
+    assert creds["secret_data"] == {"hashed-password": "$argon2id$explicit"}
+    assert creds["password"] == ""
+    assert creds["checksum"] != code_server().credentials({"hashed-password": code_hash})["checksum"]
+
+
+def test_code_server_foreign_hash_kept(code_hash):
+    creds = code_server().credentials({"hashed-password": code_hash})
+    assert creds["password_hash"] == code_hash
+    assert creds["secret_data"] == {"hashed-password": code_hash}
+    assert creds["password"] == ""
+
+
+# ---------------------------------------------------------------- validation
+
+
+def problems_of(component):
+    with pytest.raises(dc.InvalidSettings) as info:
+        component.validate()
+    message = str(info.value)
+    assert message.endswith(" Nothing was changed.")
+    return message
+
+
+@pytest.mark.parametrize("overrides,fragment", [
+    ({"port": 70000}, "jupyter_server_port=70000 is out of range: it must be 1-65535."),
+    ({"service_port": 0}, "jupyter_server_service_port=0 is out of range"),
+    ({"replicas": 2}, "jupyter_server_replicas=2 is out of range: it must be 0-1 (kernels live in one process)."),
+    ({"uid": 0}, "jupyter_server_uid=0 is out of range: it must be 1-2147483647 (never root)."),
+    ({"token_length": 8}, "jupyter_server_token_length=8 is out of range"),
+    ({"gpu_count": 65}, "jupyter_server_gpu_count=65"),
+    ({"namespace": "Bad_Namespace"}, "Invalid name: namespace \"Bad_Namespace\""),
+    ({"name": "9jupyter"}, "Invalid name: jupyter_server_name \"9jupyter\""),
+    ({"settings": {"ServerApp": {"token": "x"}}}, "jupyter_server_settings.ServerApp sets token"),
+    ({"settings": {"ServerApp": {"port": 1, "ip": "x"}}}, "jupyter_server_settings.ServerApp sets ip, port"),
+    ({"settings": {"IdentityProvider": {"token": "x"}}}, "jupyter_server_settings.IdentityProvider sets token"),
+    ({"settings": {"PasswordIdentityProvider": {"hashed_password": "x"}}},
+     "jupyter_server_settings.PasswordIdentityProvider sets hashed_password"),
+    ({"settings": {"ServerApp": {"no_such_trait_here": 1}}}, "jupyter_server_settings: "),
+    ({"ingress_enabled": True, "ingress_hosts": []}, "jupyter_server_ingress_enabled needs jupyter_server_ingress_hosts"),
+    ({"route_enabled": True, "route_host": ""}, "jupyter_server_route_enabled needs jupyter_server_route_host"),
+    ({"env": [{"value": "x"}]}, "jupyter_server_env[0] has no name"),
+    ({"render_only": True, "render_dest": ""}, "jupyter_server_render_only needs jupyter_server_render_dest"),
+    ({"root_dir": "relative/dir"}, "jupyter_server_root_dir, jupyter_server_home and jupyter_server_scratch_dirs must be"),
+    ({"base_url": "/a?b"}, "jupyter_server_base_url a URL path"),
+    ({"image": "bad image"}, "jupyter_server_image is not a valid reference"),
+])
+def test_jupyter_validation_names_the_variable(overrides, fragment):
+    assert fragment in problems_of(jupyter(**overrides))
+
+
+@pytest.mark.parametrize("overrides,fragment", [
+    ({"port": 70000}, "code_server_port=70000 is out of range"),
+    ({"namespace": "-bad"}, "Invalid name: namespace \"-bad\""),
+    ({"jupyter_name": "Not_Valid"}, "code_server_jupyter_name \"Not_Valid\""),
+    ({"password_length": 4}, "code_server_password_length=4"),
+    ({"replicas": 3}, "(one home volume)"),
+    ({"jupyter_url": "ftp://x/"}, "code_server_jupyter_url an http(s) URL ending in '/' (got \"ftp://x/\")"),
+    ({"render_only": True, "render_dest": "/tmp/x.yaml", "jupyter_url": ""}, "With code_server_render_only"),
+    ({"ingress_enabled": True}, "code_server_ingress_enabled needs code_server_ingress_hosts"),
+    ({"env": [{"name": 3}]}, "code_server_env[0] has no name"),
+])
+def test_code_server_validation_names_the_variable(overrides, fragment):
+    assert fragment in problems_of(code_server(**overrides))
+
+
+def test_several_problems_reported_together():
+    message = problems_of(jupyter(port=70000, namespace="Bad", ingress_enabled=True, ingress_hosts=[],
+                                  env=[{}], render_only=True, render_dest="", settings={"ServerApp": {"token": "x"}}))
+    for fragment in ("jupyter_server_port=70000", "namespace \"Bad\"", "jupyter_server_ingress_hosts",
+                     "jupyter_server_env[0]", "jupyter_server_render_dest", "ServerApp sets token"):
+        assert fragment in message
+    assert message.count("Nothing was changed.") == 1
+
+
+def test_render_only_needs_an_image():
+    assert "jupyter_server_image is empty" in problems_of(jupyter(image="", render_only=True, render_dest="/tmp/x"))
+    jupyter(image="").validate()  # without render_only the running image may be kept
+
+
+def test_absent_skips_config_validation():
+    jupyter(state="absent", settings={"ServerApp": {"no_such_trait_here": 1}}).validate()

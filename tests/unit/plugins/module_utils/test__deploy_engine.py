@@ -1,0 +1,672 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) remotedev.jupyter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of _deploy_engine: converge, check mode, diffs, removal, the
+rollout wait and render, against an in-memory fake of the API client."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import re
+
+import pytest
+import yaml
+
+from ansible_collections.remotedev.jupyter.plugins.module_utils import _deploy_common as dc
+from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_engine import (
+    Engine,
+    EngineError,
+    InvalidSettings,
+    comparable,
+    component_for,
+    to_yaml,
+)
+from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_client import RESOURCES, KubeError
+
+ROLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "roles")
+JINJA = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+NS = "remotedev-jupyter"
+TOKEN = "engine-test-token-0123456789abcdefghijklmnopqrstuv"
+
+
+def settings_for(role, **overrides):
+    """The role's defaults (Jinja references resolved, inventory_hostname=demo) without the prefix."""
+    with open(os.path.join(ROLES_DIR, role, "defaults", "main.yml"), "rb") as handle:
+        raw = yaml.safe_load(handle)
+    context = dict(raw, inventory_hostname="demo")
+
+    def resolve(value):
+        if isinstance(value, str):
+            while JINJA.search(value):
+                value = JINJA.sub(lambda m: str(context[m.group(1)]), value)
+            return value
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        return value
+
+    values = {name[len(role) + 1:]: resolve(value) for name, value in raw.items()}
+    values.update(image="registry.example/%s:1.0" % role, wait=False)
+    assert not set(overrides) - set(values)
+    values.update(overrides)
+    return values
+
+
+def jupyter_settings(**overrides):
+    overrides.setdefault("token", TOKEN)
+    return settings_for("jupyter_server", **overrides)
+
+
+# ---------------------------------------------------------------- the fake API client
+
+
+SERVER_FIELDS = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields")
+
+
+def content(obj):
+    """What apply compares: the object without status and server-owned metadata."""
+    clean = copy.deepcopy(obj)
+    clean.pop("status", None)
+    for key in SERVER_FIELDS:
+        clean.get("metadata", {}).pop(key, None)
+    return clean
+
+
+class FakeClient:
+    """An in-memory API: objects by (apiVersion, kind, namespace, name); records every call.
+
+    apply stores the object and bumps metadata.resourceVersion only when its
+    content changed; with dry_run it answers the same without storing. Like the
+    API server, a namespaced object cannot be applied (not even as a dry run)
+    in a namespace that does not exist."""
+
+    def __init__(self, served=()):
+        self.objects = {}
+        self.calls = []
+        self.served = set(served)
+        self.version = 100
+        self.pods = []
+        self.events = []
+        self.deployment_status = None
+        self.closed = 0
+
+    @staticmethod
+    def key(api_version, kind, name, namespace):
+        namespaced = RESOURCES[api_version][kind][1]
+        return (api_version, kind, namespace if namespaced else None, name)
+
+    def add(self, obj):
+        meta = obj["metadata"]
+        stored = copy.deepcopy(obj)
+        self.version += 1
+        stored["metadata"].setdefault("resourceVersion", str(self.version))
+        self.objects[self.key(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))] = stored
+        return stored
+
+    def stored(self, kind, name, namespace=NS):
+        for (_api, k, ns, n), obj in self.objects.items():
+            if k == kind and n == name and ns in (namespace, None):
+                return obj
+        return None
+
+    def kinds(self):
+        return sorted("%s/%s" % (k[1], k[3]) for k in self.objects)
+
+    def get(self, api_version, kind, name, namespace=None):
+        self.calls.append(("get", kind, name))
+        obj = self.objects.get(self.key(api_version, kind, name, namespace))
+        return copy.deepcopy(obj)
+
+    def list(self, api_version, kind, namespace=None, label_selector=None, field_selector=None):
+        self.calls.append(("list", kind, label_selector or field_selector))
+        if kind == "Pod":
+            return copy.deepcopy(self.pods() if callable(self.pods) else self.pods)
+        if kind == "Event":
+            return copy.deepcopy(self.events)
+        return [copy.deepcopy(o) for k, o in self.objects.items() if k[1] == kind and k[2] == namespace]
+
+    def apply(self, obj, dry_run=False, force=True):
+        meta = obj["metadata"]
+        self.calls.append(("apply", obj["kind"], meta["name"], dry_run, force))
+        key = self.key(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        if key[2] and not self.objects.get(("v1", "Namespace", None, key[2])):
+            raise KubeError(404, "NotFound", "namespaces \"%s\" not found" % key[2])
+        current = self.objects.get(key)
+        if current is not None and content(current) == content(obj):
+            result = copy.deepcopy(current)
+        else:
+            result = copy.deepcopy(obj)
+            self.version += 1
+            result["metadata"]["resourceVersion"] = str(self.version)
+            result["metadata"]["uid"] = (current or {}).get("metadata", {}).get("uid", "uid-%d" % self.version)
+            result["metadata"]["managedFields"] = [{"manager": "remotedev-jupyter", "operation": "Apply"}]
+        if obj["kind"] == "Deployment" and self.deployment_status is not None:
+            result["status"] = copy.deepcopy(self.deployment_status)
+        if not dry_run:
+            self.objects[key] = copy.deepcopy(result)
+        return result
+
+    def delete(self, api_version, kind, name, namespace=None, dry_run=False):
+        self.calls.append(("delete", kind, name, dry_run))
+        key = self.key(api_version, kind, name, namespace)
+        if key not in self.objects:
+            return False
+        if not dry_run:
+            del self.objects[key]
+        return True
+
+    def api_served(self, api_version):
+        self.calls.append(("api_served", api_version))
+        return api_version in self.served
+
+    def close(self):
+        self.closed += 1
+
+    def applied(self):
+        return [c for c in self.calls if c[0] == "apply"]
+
+    def deleted(self):
+        return [c for c in self.calls if c[0] == "delete"]
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += max(seconds, 0.001)
+
+
+def engine(client, prefix="jupyter_server", settings=None, check_mode=False, diff=False, clock=None, **overrides):
+    if settings is None:
+        settings = jupyter_settings(**overrides) if prefix == "jupyter_server" else settings_for(prefix, **overrides)
+    clock = clock or FakeClock()
+    return Engine(component_for(prefix, settings), check_mode=check_mode, diff=diff, client=client,
+                  clock=clock, sleep=clock.sleep, poll_interval=1)
+
+
+def namespace(name=NS):
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+JUPYTER_KINDS = ["ConfigMap/jupyter-demo", "Deployment/jupyter-demo", "Namespace/remotedev-jupyter",
+                 "NetworkPolicy/jupyter-demo", "PersistentVolumeClaim/jupyter-demo", "Secret/jupyter-demo",
+                 "Service/jupyter-demo"]
+
+
+def all_text(result):
+    return json.dumps(result, sort_keys=True, default=str)
+
+
+def secret_data(client, name="jupyter-demo"):
+    return {k: base64.b64decode(v).decode() for k, v in client.stored("Secret", name)["data"].items()}
+
+
+# ---------------------------------------------------------------- converge
+
+
+def test_first_converge_creates_everything():
+    client = FakeClient()
+    result = engine(client).run()
+    assert result["changed"] is True
+    assert sorted(result["changes"]) == sorted("created " + k for k in JUPYTER_KINDS)
+    assert result["changes"][0] == "created Namespace/remotedev-jupyter"
+    assert client.kinds() == JUPYTER_KINDS
+    assert secret_data(client)["token"] == TOKEN
+    assert result["connection"]["in_cluster_url"] == "http://jupyter-demo.remotedev-jupyter.svc.cluster.local:8888/"
+    assert result["connection"]["secret_name"] == "jupyter-demo"
+    assert all(call[3] is False and call[4] is True for call in client.applied())
+    assert client.closed == 1
+    assert "diff" not in result
+    assert TOKEN not in all_text(result)
+
+
+def test_second_converge_is_unchanged_and_keeps_the_generated_token():
+    client = FakeClient()
+    settings = jupyter_settings(token="")
+    engine(client, settings=settings).run()
+    token = secret_data(client)["token"]
+    assert len(token) == 48
+    versions = {k: o["metadata"]["resourceVersion"] for k, o in client.objects.items()}
+    result = engine(client, settings=settings, diff=True).run()
+    assert result["changed"] is False
+    assert result["changes"] == []
+    assert "diff" not in result
+    assert secret_data(client)["token"] == token
+    assert {k: o["metadata"]["resourceVersion"] for k, o in client.objects.items()} == versions
+
+
+def test_a_setting_change_updates_only_what_it_touches():
+    client = FakeClient()
+    engine(client).run()
+    result = engine(client, cull_idle_timeout=120, diff=True).run()
+    assert result["changed"] is True
+    assert sorted(result["changes"]) == ["updated ConfigMap/jupyter-demo", "updated Deployment/jupyter-demo"]
+    configmap_diff = next(d for d in result["diff"] if d["before_header"].startswith("ConfigMap/"))
+    assert "cull_idle_timeout = 3600" in configmap_diff["before"]
+    assert "cull_idle_timeout = 120" in configmap_diff["after"]
+    assert configmap_diff["before_header"] == "ConfigMap/jupyter-demo (live)"
+    assert "resourceVersion" not in configmap_diff["after"] and "managedFields" not in configmap_diff["after"]
+
+
+def test_switching_off_ingress_deletes_it():
+    client = FakeClient()
+    engine(client, ingress_enabled=True, ingress_hosts=["jupyter.example"]).run()
+    assert client.stored("Ingress", "jupyter-demo") is not None
+    result = engine(client).run()
+    assert result["changes"] == ["deleted Ingress/jupyter-demo"]
+    assert client.stored("Ingress", "jupyter-demo") is None
+    # Nothing else disappeared; the Route was not looked for without the API.
+    assert client.kinds() == JUPYTER_KINDS
+    assert ("get", "Route", "jupyter-demo") not in client.calls
+
+
+def test_switching_off_network_policy_deletes_it():
+    client = FakeClient()
+    engine(client).run()
+    result = engine(client, network_policy_enabled=False).run()
+    assert result["changes"] == ["deleted NetworkPolicy/jupyter-demo"]
+
+
+def test_empty_image_keeps_the_running_one():
+    client = FakeClient()
+    engine(client).run()
+    result = engine(client, image="").run()
+    assert result["changed"] is False
+    container = client.stored("Deployment", "jupyter-demo")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "registry.example/jupyter_server:1.0"
+
+
+def test_kube_error_is_reported_with_what_changed():
+    class Refusing(FakeClient):
+        def apply(self, obj, dry_run=False, force=True):
+            if obj["kind"] == "ConfigMap":
+                raise KubeError(422, "Invalid", "ConfigMap \"jupyter-demo\" is invalid")
+            return super().apply(obj, dry_run, force)
+
+    client = Refusing()
+    with pytest.raises(EngineError) as info:
+        engine(client).run()
+    message = str(info.value)
+    assert message.startswith("Jupyter Server remotedev-jupyter/jupyter-demo: the Kubernetes API refused a request: "
+                              "422 Invalid: ConfigMap \"jupyter-demo\" is invalid.")
+    assert message.endswith("Changed so far: created Namespace/remotedev-jupyter, created Secret/jupyter-demo.")
+    assert client.closed == 1
+
+
+# ---------------------------------------------------------------- check mode
+
+
+def test_check_mode_applies_nothing_and_reports_would_create():
+    client = FakeClient()
+    client.add(namespace())
+    result = engine(client, check_mode=True, diff=True).run()
+    assert result["changed"] is True
+    assert sorted(result["changes"]) == sorted("would create " + k for k in JUPYTER_KINDS
+                                               if not k.startswith("Namespace/")) + ["would update Namespace/" + NS]
+    assert client.applied() and all(call[3] is True for call in client.applied())
+    assert client.kinds() == ["Namespace/" + NS]
+    assert all(d["after_header"].endswith(" (dry run)") for d in result["diff"])
+    assert TOKEN not in all_text(result)
+
+
+def test_check_mode_after_converge_reports_nothing():
+    client = FakeClient()
+    engine(client).run()
+    before = copy.deepcopy(client.objects)
+    result = engine(client, check_mode=True).run()
+    assert result["changed"] is False and result["changes"] == []
+    assert client.objects == before
+
+
+def test_check_mode_reports_would_delete():
+    client = FakeClient()
+    engine(client, ingress_enabled=True, ingress_hosts=["j.example"]).run()
+    result = engine(client, check_mode=True).run()
+    assert result["changes"] == ["would delete Ingress/jupyter-demo"]
+    assert client.stored("Ingress", "jupyter-demo") is not None
+    assert client.deleted()[-1] == ("delete", "Ingress", "jupyter-demo", True)
+
+
+def test_check_mode_with_missing_namespace_lists_what_would_be_created():
+    client = FakeClient()
+    result = engine(client, check_mode=True, diff=True, namespace_create=False).run()
+    expected = [k for k in JUPYTER_KINDS if not k.startswith("Namespace/")]
+    assert sorted(c[len("would create "):] for c in result["changes"]) == expected
+    assert all(c.startswith("would create ") for c in result["changes"])
+    assert client.applied() == [] and client.objects == {}
+    first = result["summary"][0]
+    assert first.startswith("Namespace remotedev-jupyter does not exist yet; a converge would create Secret/jupyter-demo, ")
+    for kind in expected:
+        assert kind in first
+    secret_diff = next(d for d in result["diff"] if d["after_header"].startswith("Secret/"))
+    redacted = {"token": dc.REDACTED, "password-hash": dc.REDACTED, "jupyter_server_config.json": dc.REDACTED}
+    assert yaml.safe_load(secret_diff["after"])["data"] == redacted
+    assert TOKEN not in all_text(result)
+
+
+def test_check_mode_with_missing_namespace_to_be_created():
+    # Only the Namespace is dry-run applied: the API refuses a dry run of a
+    # namespaced object while its namespace does not exist (the fake does too).
+    client = FakeClient()
+    result = engine(client, check_mode=True).run()
+    assert client.applied() == [("apply", "Namespace", NS, True, True)]
+    assert client.objects == {}
+    assert result["changes"][0] == "would create Namespace/remotedev-jupyter"
+    assert sorted(result["changes"][1:]) == sorted("would create " + k for k in JUPYTER_KINDS
+                                                   if not k.startswith("Namespace/"))
+    assert result["summary"][0].startswith("Namespace remotedev-jupyter does not exist yet; a converge would create "
+                                           "Secret/jupyter-demo, ConfigMap/jupyter-demo, ")
+    assert "Namespace/" not in result["summary"][0]
+
+
+# ---------------------------------------------------------------- secrets stay out of results
+
+
+def test_diffs_never_contain_the_token_or_the_password_hash():
+    client = FakeClient()
+    first = engine(client, diff=True, password="first password").run()
+    data = secret_data(client)
+    password_hash = data["password-hash"]
+    assert password_hash.startswith("argon2:")
+    secret_diff = next(d for d in first["diff"] if d["after_header"].startswith("Secret/"))
+    assert yaml.safe_load(secret_diff["after"])["data"]["token"] == dc.REDACTED
+    second = engine(client, diff=True, password="second password").run()
+    new_hash = secret_data(client)["password-hash"]
+    assert new_hash != password_hash
+    assert sorted(second["changes"]) == ["updated Deployment/jupyter-demo", "updated Secret/jupyter-demo"]
+    secret_diff = next(d for d in second["diff"] if d["after_header"].startswith("Secret/"))
+    assert yaml.safe_load(secret_diff["after"])["data"] == {
+        "token": "(redacted, unchanged)", "password-hash": "(redacted, changed)",
+        "jupyter_server_config.json": "(redacted, changed)"}
+    assert yaml.safe_load(secret_diff["before"])["data"]["password-hash"] == dc.REDACTED
+    text = all_text(first) + all_text(second)
+    for secret in (TOKEN, password_hash, new_hash, "first password", "second password"):
+        assert secret not in text
+        assert dc.b64(secret) not in text
+    for value in data.values():
+        assert dc.b64(value) not in text
+
+
+# ---------------------------------------------------------------- remove
+
+
+def test_absent_removes_all_but_the_pvc():
+    client = FakeClient()
+    engine(client, ingress_enabled=True, ingress_hosts=["j.example"]).run()
+    result = engine(client, state="absent").run()
+    assert result["changed"] is True
+    assert client.kinds() == ["Namespace/" + NS, "PersistentVolumeClaim/jupyter-demo"]
+    assert result["changes"] == ["deleted Ingress/jupyter-demo", "deleted Deployment/jupyter-demo",
+                                 "deleted Service/jupyter-demo", "deleted NetworkPolicy/jupyter-demo",
+                                 "deleted ConfigMap/jupyter-demo", "deleted Secret/jupyter-demo"]
+    assert result["summary"] == ["Kept PersistentVolumeClaim remotedev-jupyter/jupyter-demo (notebooks); a new "
+                                 "converge reattaches it. Purge with jupyter_server_purge_data=true."]
+    again = engine(client, state="absent").run()
+    assert again["changed"] is False
+
+
+def test_absent_with_purge_data_removes_the_pvc():
+    client = FakeClient()
+    engine(client).run()
+    result = engine(client, state="absent", purge_data=True).run()
+    assert client.kinds() == ["Namespace/" + NS]
+    assert result["changes"][-1] == "deleted PersistentVolumeClaim/jupyter-demo"
+    assert result["summary"] == ["Purged PersistentVolumeClaim remotedev-jupyter/jupyter-demo (notebooks deleted)."]
+
+
+def test_absent_in_check_mode_deletes_nothing():
+    client = FakeClient()
+    engine(client).run()
+    before = copy.deepcopy(client.objects)
+    result = engine(client, state="absent", purge_data=True, check_mode=True).run()
+    assert client.objects == before
+    assert "would delete PersistentVolumeClaim/jupyter-demo" in result["changes"]
+    assert all(call[3] is True for call in client.deleted())
+
+
+def test_absent_without_namespace():
+    result = engine(FakeClient(), state="absent").run()
+    assert result["changed"] is False
+    assert result["summary"] == ["Namespace remotedev-jupyter does not exist: nothing to remove."]
+
+
+def test_absent_fails_while_pods_stay():
+    client = FakeClient()
+    engine(client).run()
+    client.pods = [{"metadata": {"name": "jupyter-demo-abc"}, "status": {}}]
+    with pytest.raises(EngineError, match=r"its pods are still there after 600s \(they hold the PVC\)"):
+        engine(client, state="absent").run()
+
+
+# ---------------------------------------------------------------- wait
+
+
+def pod(name, labels, ready=True, waiting=None):
+    container = {"name": "jupyter-server", "ready": ready, "restartCount": 0,
+                 "state": {"running": {}} if ready else {"waiting": waiting or {"reason": "ContainerCreating"}}}
+    return {"metadata": {"name": name, "namespace": NS, "labels": labels},
+            "status": {"phase": "Running" if ready else "Pending",
+                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                       "containerStatuses": [container]}}
+
+
+AVAILABLE = {"conditions": [{"type": "Available", "status": "True", "message": "Deployment has minimum availability."}]}
+UNAVAILABLE = {"conditions": [{"type": "Available", "status": "False",
+                               "message": "Deployment does not have minimum availability."}]}
+
+
+def test_wait_until_the_pods_of_this_template_are_ready():
+    client = FakeClient()
+    client.deployment_status = AVAILABLE
+    client.pods = lambda: [pod("jupyter-demo-1", {})]
+    result = engine(client, wait=True).run()
+    assert result["changed"] is True
+    selector = next(c[2] for c in client.calls if c[:2] == ("list", "Pod"))
+    digest = dc.pod_template_digest_of(client.stored("Deployment", "jupyter-demo"))
+    assert selector == ("app.kubernetes.io/instance=demo,app.kubernetes.io/name=jupyter-server,%s=%s"
+                        % (dc.TEMPLATE_LABEL, digest))
+
+
+def test_wait_gives_up_early_on_image_pull_backoff():
+    client = FakeClient()
+    client.deployment_status = UNAVAILABLE
+    client.pods = [pod("jupyter-demo-7f-abc", {}, ready=False, waiting={
+        "reason": "ImagePullBackOff", "message": "Back-off pulling image \"registry.example/jupyter_server:1.0\""})]
+    client.events = [
+        {"type": "Warning", "involvedObject": {"kind": "Pod", "name": "jupyter-demo-6f5d8c7b9-q7w8e"},
+         "message": "Failed to pull image: not found"},
+        {"type": "Warning", "involvedObject": {"kind": "Pod", "name": "code-server-demo-1"}, "message": "not ours"},
+    ]
+    clock = FakeClock()
+    with pytest.raises(EngineError) as info:
+        engine(client, wait=True, clock=clock).run()
+    message = str(info.value)
+    assert message.startswith("Jupyter Server remotedev-jupyter/jupyter-demo is not ready (gave up early")
+    assert "jupyter-server: ImagePullBackOff: Back-off pulling image" in message
+    assert "Deployment conditions: Deployment does not have minimum availability." in message
+    assert "Warnings: Failed to pull image: not found." in message
+    assert "not ours" not in message
+    assert clock.now < 1  # no waiting for the timeout
+    assert ("list", "Event", "type=Warning") in client.calls
+
+
+def test_wait_times_out():
+    client = FakeClient()
+    client.pods = [pod("jupyter-demo-7f-abc", {}, ready=False)]
+    clock = FakeClock()
+    with pytest.raises(EngineError, match="is not ready after 30s. Containers: none waiting."):
+        engine(client, wait=True, wait_timeout=30, clock=clock).run()
+    assert clock.now == pytest.approx(30)
+
+
+def test_no_wait_in_check_mode_or_with_zero_replicas():
+    client = FakeClient()
+    client.add(namespace())
+    engine(client, wait=True, check_mode=True).run()
+    engine(client, wait=True, replicas=0).run()
+    assert not [c for c in client.calls if c[:2] == ("list", "Pod")]
+
+
+# ---------------------------------------------------------------- preflight
+
+
+def test_preflight_errors_change_nothing():
+    client = FakeClient()
+    client.add(namespace())
+    cases = [
+        (dict(storage_class="fast"), "StorageClass fast (jupyter_server_storage_class) does not exist"),
+        (dict(image_pull_secrets=["regcred"]), "Image pull secret(s) regcred not found in namespace remotedev-jupyter"),
+        (dict(route_enabled=True, route_host="j.example"), "cluster serves no route.openshift.io/v1 API"),
+        (dict(namespace="other", namespace_create=False), "Namespace other does not exist and "
+                                                          "jupyter_server_namespace_create is false"),
+        (dict(image=""), "jupyter_server_image is empty and Jupyter Server remotedev-jupyter/jupyter-demo runs no image"),
+    ]
+    for overrides, message in cases:
+        with pytest.raises(EngineError) as info:
+            engine(client, **overrides).run()
+        assert message in str(info.value)
+        assert str(info.value).endswith("Nothing was changed.")
+    assert client.applied() == [] and client.deleted() == []
+
+
+def test_invalid_settings_are_raised_before_any_call():
+    client = FakeClient()
+    with pytest.raises(InvalidSettings, match="jupyter_server_port=0"):
+        engine(client, port=0).run()
+    assert client.calls == []
+
+
+def test_route_when_the_api_is_served():
+    client = FakeClient(served=["route.openshift.io/v1"])
+    engine(client, route_enabled=True, route_host="j.apps.example").run()
+    assert client.stored("Route", "jupyter-demo")["spec"]["host"] == "j.apps.example"
+    result = engine(client).run()
+    assert result["changes"] == ["deleted Route/jupyter-demo"]
+
+
+# ---------------------------------------------------------------- code-server through the client contract
+
+
+def test_code_server_finds_the_jupyter_server_and_keeps_its_password():
+    client = FakeClient()
+    engine(client).run()
+    first = engine(client, "code_server").run()
+    assert "created Deployment/code-server-demo" in first["changes"]
+    data = secret_data(client, "code-server-demo")
+    assert set(data) == {"hashed-password", "password"}
+    container = client.stored("Deployment", "code-server-demo")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env["JUPYTER_SERVER_URL"] == "http://jupyter-demo.remotedev-jupyter.svc.cluster.local:8888/"
+    assert env["JUPYTER_TOKEN"] == {"secretKeyRef": {"name": "jupyter-demo", "key": "token"}}
+    assert first["connection"]["jupyter_url"] == "http://jupyter-demo.remotedev-jupyter.svc.cluster.local:8888/"
+    assert data["password"] not in all_text(first)
+    second = engine(client, "code_server").run()
+    assert second["changed"] is False
+    assert secret_data(client, "code-server-demo") == data
+
+
+def test_code_server_rolls_when_the_jupyter_token_changes():
+    """JUPYTER_TOKEN is read when the pod starts: a new token must roll code-server."""
+    client = FakeClient()
+    engine(client).run()
+    engine(client, "code_server").run()
+    digest = client.stored("Deployment", "code-server-demo")["spec"]["template"]["metadata"]["labels"][dc.TEMPLATE_LABEL]
+    engine(client, token="", regenerate_token=True).run()
+    again = engine(client, "code_server").run()
+    assert "updated Deployment/code-server-demo" in again["changes"]
+    labels = client.stored("Deployment", "code-server-demo")["spec"]["template"]["metadata"]["labels"]
+    assert labels[dc.TEMPLATE_LABEL] != digest
+    assert secret_data(client)["token"] not in all_text(again)
+
+
+def test_code_server_without_its_jupyter_server():
+    client = FakeClient()
+    client.add(namespace())
+    with pytest.raises(EngineError, match="Jupyter Server jupyter-demo not found in namespace remotedev-jupyter"):
+        engine(client, "code_server").run()
+    assert client.applied() == []
+
+
+def test_code_server_needs_the_namespace():
+    with pytest.raises(EngineError, match="Run the jupyter_server role first"):
+        engine(FakeClient(), "code_server").run()
+
+
+# ---------------------------------------------------------------- render
+
+
+def test_render_redacts_the_secret(tmp_path):
+    dest = tmp_path / "manifests.yaml"
+    result = engine(None, render_only=True, render_dest=str(dest), password="render password").run()
+    assert result["changed"] is True
+    assert result["changes"] == ["rendered %s" % dest]
+    text = dest.read_text()
+    assert text.startswith("# Rendered by remotedev.jupyter.jupyter_server (render_only); Secret values redacted.\n")
+    documents = list(yaml.safe_load_all(text))
+    assert [d["kind"] for d in documents] == ["Namespace", "Secret", "ConfigMap", "PersistentVolumeClaim",
+                                              "NetworkPolicy", "Service", "Deployment"]
+    secret = documents[1]
+    assert {k: base64.b64decode(v).decode() for k, v in secret["data"].items()} == {
+        "token": "REDACTED", "password-hash": "REDACTED", "jupyter_server_config.json": "REDACTED"}
+    for secret_text in (TOKEN, dc.b64(TOKEN), "render password", "argon2:"):
+        assert secret_text not in text
+    assert oct(os.stat(dest).st_mode & 0o777) == "0o644"
+    assert "render password" not in all_text(result)
+
+
+def test_render_is_idempotent_with_an_explicit_token(tmp_path):
+    dest = tmp_path / "manifests.yaml"
+    engine(None, render_only=True, render_dest=str(dest)).run()
+    content_before = dest.read_text()
+    again = engine(None, render_only=True, render_dest=str(dest)).run()
+    assert again["changed"] is False and again["changes"] == []
+    assert dest.read_text() == content_before
+
+
+def test_render_in_check_mode_writes_nothing(tmp_path):
+    dest = tmp_path / "manifests.yaml"
+    result = engine(None, render_only=True, render_dest=str(dest), check_mode=True).run()
+    assert result["changed"] is True
+    assert not dest.exists()
+
+
+def test_render_is_idempotent_with_a_generated_token(tmp_path):
+    dest = tmp_path / "manifests.yaml"
+    engine(None, render_only=True, render_dest=str(dest), token="").run()
+    again = engine(None, render_only=True, render_dest=str(dest), token="").run()
+    assert again["changed"] is False
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def test_comparable_drops_server_fields():
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "status": {"x": 1},
+           "metadata": {"name": "c", "resourceVersion": "5", "uid": "u", "managedFields": [], "generation": 2,
+                        "creationTimestamp": "t", "annotations": {"deployment.kubernetes.io/revision": "3"}},
+           "data": {"k": "v"}}
+    assert comparable(obj) == {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}}
+    assert obj["metadata"]["uid"] == "u"  # a copy
+    assert comparable(None) is None
+    kept = comparable({"metadata": {"annotations": {"a": "b", "deployment.kubernetes.io/revision": "1"}}})
+    assert kept == {"metadata": {"annotations": {"a": "b"}}}
+
+
+def test_to_yaml_keeps_order_and_multiline_strings():
+    text = to_yaml({"b": 1, "a": "line1\nline2\n", "c": "x"})
+    assert text.index("b:") < text.index("a:") < text.index("c:")
+    assert "a: |\n  line1\n  line2\n" in text
+    assert yaml.safe_load(text) == {"b": 1, "a": "line1\nline2\n", "c": "x"}
+
+
+def test_unknown_component():
+    with pytest.raises(EngineError, match="unknown component 'nope'"):
+        component_for("nope", {})
