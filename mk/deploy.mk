@@ -7,11 +7,15 @@
 #   make test-deploy   the deploy proofs in tests/deploy against the cluster
 #   make teardown      remove the `local` instances (volumes kept;
 #                      DEPLOY_ARGS='-e purge_data=true' deletes them too)
+#   make bench-deploy  the deploy engine against a kubectl floor (1 and N
+#                      instances, no-op re-run; BENCH_DEPLOY_ARGS='--instances 5
+#                      --json figures.json --strict'); not part of `make test`
 
 DEPLOY_INVENTORY ?= inventory/example
 DEPLOY_LIMIT ?= local
 DEPLOY_ARGS ?=
 DEPLOY_PYTEST_ARGS ?=
+BENCH_DEPLOY_ARGS ?=
 
 # The cluster: $KUBECONFIG when the caller gives one, else the local cluster.
 ifeq ($(origin KUBECONFIG),environment)
@@ -22,7 +26,7 @@ DEPLOY_CLUSTER := cluster-up
 DEPLOY_KUBECONFIG = $(shell $(PYTHON) tests/cluster/cluster.py env | sed -n 's/^KUBECONFIG=//p')
 endif
 
-.PHONY: deploy teardown test-deploy
+.PHONY: deploy teardown test-deploy bench-deploy
 
 deploy: system-deps venv collection image-base $(DEPLOY_CLUSTER) ## build the images and deploy inventory/example's `local` instances
 	KUBECONFIG=$(DEPLOY_KUBECONFIG) $(BIN)/ansible-playbook -i $(DEPLOY_INVENTORY) playbooks/site.yml \
@@ -46,3 +50,8 @@ test-deploy: venv collection image-base $(DEPLOY_CLUSTER) ## deploy proofs: rend
 	  tests/deploy $(DEPLOY_PYTEST_ARGS)
 
 TEST_TARGETS += test-deploy
+
+# A benchmark, not a test: ratios against the kubectl floor of the same run
+# (docs/benchmarks.md); nothing fails on a number unless --strict is given.
+bench-deploy: venv collection image-base $(DEPLOY_CLUSTER) ## deploy engine vs kubectl: 1 and N instances, no-op re-run, controller memory
+	KUBECONFIG=$(DEPLOY_KUBECONFIG) $(BIN)/python bench/deploy.py $(BENCH_DEPLOY_ARGS)
