@@ -261,23 +261,49 @@ class Engine:
         state = {}
 
         def settled():
-            pods = self.client.list("v1", "Pod", c.namespace, label_selector=selector)
-            state["pods"] = pods
+            pods, state["version"] = self.list_pods(selector)
             state["stuck"] = rollout.stuck_containers(pods)
             if state["stuck"]:
                 return True
-            if not rollout.rollout_ready(pods, s["replicas"]):
+            state["pods_ready"] = rollout.rollout_ready(pods, s["replicas"])
+            if not state["pods_ready"]:
                 return False
-            state["deployment"] = self.client.get("apps/v1", "Deployment", c.name, c.namespace)
-            return rollout.deployment_available(state["deployment"])
+            return rollout.deployment_available(self.client.get("apps/v1", "Deployment", c.name, c.namespace))
 
-        ready = poll(settled, s["wait_timeout"], self.poll_interval, self.clock, self.sleep)
-        if ready and not state.get("stuck"):
-            return
+        deadline = self.clock() + s["wait_timeout"]
+        while not settled():
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                break
+            if state["pods_ready"]:
+                # Only the Deployment's status is behind; it follows the pods within moments.
+                self.sleep(min(0.1, remaining))
+            else:
+                self.until_pods_change(selector, state["version"], min(remaining, 10))
+        else:
+            if not state["stuck"]:
+                return
         deployment_now = self.client.get("apps/v1", "Deployment", c.name, c.namespace)
         events = self.client.list("v1", "Event", c.namespace, field_selector="type=Warning")
         raise EngineError(rollout.not_ready_message(c.title, state.get("stuck") or [], deployment_now, events,
                                                     c.name, s["wait_timeout"]))
+
+    def list_pods(self, selector):
+        client = self.client
+        if hasattr(client, "list_versioned"):
+            return client.list_versioned("v1", "Pod", self.c.namespace, label_selector=selector)
+        return client.list("v1", "Pod", self.c.namespace, label_selector=selector), ""
+
+    def until_pods_change(self, selector, version, timeout):
+        """A watch where the client can (no delay, no polling), else a pause."""
+        client = self.client
+        if version and hasattr(client, "wait_for_change"):
+            try:
+                client.wait_for_change("v1", "Pod", self.c.namespace, selector, version, timeout)
+                return
+            except KubeError:
+                pass  # an expired resourceVersion, a dropped watch: look again after a pause
+        self.sleep(min(self.poll_interval, timeout))
 
     # ------------------------------------------------------------ remove
 

@@ -385,12 +385,39 @@ class Client:
             raise
 
     def list(self, api_version, kind, namespace=None, label_selector=None, field_selector=None):
+        return self.list_versioned(api_version, kind, namespace, label_selector, field_selector)[0]
+
+    def list_versioned(self, api_version, kind, namespace=None, label_selector=None, field_selector=None):
+        """(items, the list's resourceVersion): a watch from that version sees every later change."""
         query = {}
         if label_selector:
             query["labelSelector"] = label_selector
         if field_selector:
             query["fieldSelector"] = field_selector
-        return self.request("GET", resource_path(api_version, kind, namespace), query=query).get("items") or []
+        answer = self.request("GET", resource_path(api_version, kind, namespace), query=query)
+        return answer.get("items") or [], (answer.get("metadata") or {}).get("resourceVersion", "")
+
+    def wait_for_change(self, api_version, kind, namespace, label_selector, resource_version, timeout):
+        """Block until an object of the list changes after resource_version (True)
+        or timeout seconds pass (False): a watch, on a connection of its own, so
+        that a rollout is seen the moment it happens without polling the API."""
+        query = {"watch": "1", "timeoutSeconds": str(max(1, int(timeout))), "labelSelector": label_selector}
+        if resource_version:
+            query["resourceVersion"] = resource_version
+        connection = self._connect()
+        connection.timeout = timeout + 10
+        try:
+            connection.request("GET", self._prefix + resource_path(api_version, kind, namespace) + "?"
+                               + urlencode(query), headers=self._headers())
+            response = connection.getresponse()
+            if response.status >= 400:
+                raise _error(response.status, response.reason, response.read())
+            self.requests += 1
+            return bool(response.readline().strip())
+        except (http.client.HTTPException, OSError, ssl.SSLError) as exc:
+            raise KubeError(0, "unreachable", "cannot watch %s at %s: %s" % (kind, self.conn.server, exc))
+        finally:
+            connection.close()
 
     def apply(self, obj, dry_run=False, force=True):
         """Server-side apply with this client's field manager."""

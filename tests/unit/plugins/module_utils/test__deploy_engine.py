@@ -475,6 +475,33 @@ def test_wait_until_the_pods_of_this_template_are_ready():
                         % (dc.TEMPLATE_LABEL, digest))
 
 
+class WatchingClient(FakeClient):
+    """A client that can watch: the pod becomes ready when the second watch sees a change."""
+
+    def __init__(self):
+        super().__init__()
+        self.watches = []
+        self.ready = False
+        self.pods = lambda: [pod("jupyter-demo-1", {}, ready=self.ready)]
+
+    def list_versioned(self, api_version, kind, namespace=None, label_selector=None, field_selector=None):
+        return self.list(api_version, kind, namespace, label_selector, field_selector), "v%d" % len(self.watches)
+
+    def wait_for_change(self, api_version, kind, namespace, label_selector, resource_version, timeout):
+        self.watches.append((kind, resource_version, timeout))
+        self.ready = len(self.watches) >= 2
+        return True
+
+
+def test_wait_watches_instead_of_sleeping():
+    client = WatchingClient()
+    client.deployment_status = AVAILABLE
+    clock = FakeClock()
+    engine(client, wait=True, clock=clock).run()
+    assert client.watches == [("Pod", "v0", 10), ("Pod", "v1", 10)]  # each from the version it listed
+    assert clock.now == 0  # no sleep at all
+
+
 def test_wait_gives_up_early_on_image_pull_backoff():
     client = FakeClient()
     client.deployment_status = UNAVAILABLE

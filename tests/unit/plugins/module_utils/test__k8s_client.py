@@ -452,6 +452,28 @@ def test_api_errors_carry_the_api_message(api):
     assert info.value.status == 500 and info.value.message == "plain text failure"
 
 
+def test_list_versioned_and_wait_for_change(api):
+    pods = "/api/v1/namespaces/ns/pods"
+    api.routes[("GET", pods)] = (200, {"kind": "PodList", "metadata": {"resourceVersion": "41"}, "items": []})
+    client = client_for(api)
+    assert client.list_versioned("v1", "Pod", "ns", label_selector="a=b") == ([], "41")
+    # The watch answers with one event line: a change.
+    api.routes[("GET", pods)] = (200, b'{"type": "MODIFIED", "object": {"kind": "Pod"}}\n')
+    assert client.wait_for_change("v1", "Pod", "ns", "a=b", "41", 3) is True
+    watch = api.requests[-1]
+    assert watch["query"] == {"watch": ["1"], "timeoutSeconds": ["3"], "labelSelector": ["a=b"],
+                              "resourceVersion": ["41"]}
+    assert watch["connection"] != api.requests[0]["connection"]  # a connection of its own
+    # The watch ends without an event: the timeout passed.
+    api.routes[("GET", pods)] = (200, b"")
+    assert client.wait_for_change("v1", "Pod", "ns", "a=b", "41", 0.2) is False
+    assert api.requests[-1]["query"]["timeoutSeconds"] == ["1"]
+    api.routes[("GET", pods)] = (410, {"kind": "Status", "reason": "Expired", "message": "too old resource version"})
+    with pytest.raises(kc.KubeError) as info:
+        client.wait_for_change("v1", "Pod", "ns", "a=b", "1", 1)
+    assert info.value.status == 410
+
+
 def test_error_bodies_that_are_not_status_objects(api):
     api.routes[("GET", "/api/v1/namespaces/ns/secrets/a")] = (500, b"[]")
     api.routes[("GET", "/api/v1/namespaces/ns/secrets/b")] = (502, b"42")
