@@ -217,12 +217,16 @@ def unredact(documents: list[dict], secret: dict[str, str]) -> None:
 
 class TreeRss(threading.Thread):
     """Samples the summed RSS of a process and all its descendants every
-    SAMPLE_INTERVAL seconds; `peak` in bytes."""
+    SAMPLE_INTERVAL seconds; `peak` in bytes. RSS counts the pages the forks
+    share with their parent once per process; `peak_pss` (proportional set
+    size, each shared page split among its users) is what the tree really
+    holds."""
 
     def __init__(self, root_pid: int):
         super().__init__(daemon=True)
         self.root = root_pid
         self.peak = 0
+        self.peak_pss = 0
         self.samples = 0
         self._stop_event = threading.Event()
         self._page = os.sysconf("SC_PAGE_SIZE")
@@ -278,9 +282,23 @@ class TreeRss(threading.Thread):
                 continue
         return total
 
+    def pss(self) -> int:
+        total = 0
+        for pid in self.tree():
+            try:
+                with open(f"/proc/{pid}/smaps_rollup", encoding="utf-8") as handle:
+                    for line in handle:
+                        if line.startswith("Pss:"):
+                            total += int(line.split()[1]) * 1024
+                            break
+            except (OSError, IndexError, ValueError):
+                continue
+        return total
+
     def run(self) -> None:
         while not self._stop_event.is_set():
             self.peak = max(self.peak, self.rss())
+            self.peak_pss = max(self.peak_pss, self.pss())
             self.samples += 1
             self._stop_event.wait(SAMPLE_INTERVAL)
 
@@ -299,6 +317,7 @@ class PlaybookRun:
     output: str
     recap: dict[str, dict[str, int]] = field(default_factory=dict)
     peak_rss: int = 0
+    peak_pss: int = 0
 
 
 def run_playbook(playbook: Path, args: list[str], env: dict[str, str], log_path: Path, sample: bool = False) -> PlaybookRun:
@@ -336,7 +355,7 @@ def run_playbook(playbook: Path, args: list[str], env: dict[str, str], log_path:
     recap = {
         m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")} for m in RECAP.finditer(output)
     }
-    return PlaybookRun(rc, seconds, output, recap, sampler.peak if sampler else 0)
+    return PlaybookRun(rc, seconds, output, recap, sampler.peak if sampler else 0, sampler.peak_pss if sampler else 0)
 
 
 def checked(run: PlaybookRun, what: str, log_path: Path) -> PlaybookRun:
@@ -718,13 +737,15 @@ class Bench:  # pylint: disable=too-many-instance-attributes
         ns_engine_n = self.namespace(f"engine-{n}")
         engine_n = self.engine(ns_engine_n, self.hosts, f"engine-{n}", sample=True)
         details["controller_peak_rss_mib"] = round(engine_n.peak_rss / 2**20, 1)
+        details["controller_peak_pss_mib"] = round(engine_n.peak_pss / 2**20, 1)
         self.case(f"{n} instances", "many", floor_n, engine_n.seconds,
                   f"floor: {faster} (dir {floor_dir:.1f}s, parallel {floor_par:.1f}s)")  # fmt: skip
 
         log(f"engine, no-op re-run over the {n} instances")
         noop = self.engine(ns_engine_n, self.hosts, "noop", sample=True)
         changed = {h: noop.recap[h]["changed"] for h in self.hosts}
-        details.update(noop_changed=changed, noop_peak_rss_mib=round(noop.peak_rss / 2**20, 1))
+        details.update(noop_changed=changed, noop_peak_rss_mib=round(noop.peak_rss / 2**20, 1),
+                       noop_peak_pss_mib=round(noop.peak_pss / 2**20, 1))
         all_zero = not any(changed.values())
         self.case(
             f"no-op re-run ({n})",
@@ -763,6 +784,11 @@ def table(figures: dict) -> str:
         lines.append(
             f"controller peak RSS (ansible-playbook tree, {SAMPLE_INTERVAL}s samples): {d['controller_peak_rss_mib']:.0f} MiB "
             f"during the {figures['instances']}-instance converge, {d.get('noop_peak_rss_mib', 0):.0f} MiB during the no-op re-run"
+        )
+    if "controller_peak_pss_mib" in d:
+        lines.append(
+            f"controller peak PSS (shared pages split among the forks): {d['controller_peak_pss_mib']:.0f} MiB "
+            f"during the {figures['instances']}-instance converge, {d.get('noop_peak_pss_mib', 0):.0f} MiB during the no-op re-run"
         )
     if "engine_objects_differ_from_floor" in d:
         diffs = d["engine_objects_differ_from_floor"]

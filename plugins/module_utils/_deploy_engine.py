@@ -189,15 +189,17 @@ class Engine:
         creds = c.credentials(self.existing_secret())
         objects = c.objects(creds)
         namespace_ready = c.facts.get("namespace_exists")
+        # In a namespace this run creates, nothing exists yet: no need to ask.
+        new_namespace = not namespace_ready
         for obj in objects:
             if obj["kind"] == "Namespace":
-                self.apply(obj)
+                self.apply(obj, known_absent=new_namespace)
                 namespace_ready = namespace_ready or not self.check_mode
             elif self.check_mode and not namespace_ready:
                 # A dry run of a namespaced object fails while its namespace does not exist.
                 self.record("would create", object_id(obj), None, redact_secret(obj))
             else:
-                self.apply(obj)
+                self.apply(obj, known_absent=new_namespace)
         if c.facts.get("namespace_exists"):
             self.remove_switched_off()
         if not self.check_mode and self.s["wait"] and self.s["replicas"] > 0:
@@ -208,10 +210,11 @@ class Engine:
                            % (c.namespace, ", ".join(object_id(o) for o in objects if o["kind"] != "Namespace")))
         return self.result(connection=c.connection(creds), summary=summary)
 
-    def apply(self, obj):
+    def apply(self, obj, known_absent=False):
         client = self.client
         meta = obj["metadata"]
-        before = client.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        before = None if known_absent else client.get(obj["apiVersion"], obj["kind"], meta["name"],
+                                                      meta.get("namespace"))
         after = client.apply(obj, dry_run=self.check_mode, force=self.s["force_conflicts"])
         if before is None:
             self.record("would create" if self.check_mode else "created", object_id(obj),

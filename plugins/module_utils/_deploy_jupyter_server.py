@@ -40,11 +40,6 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_componen
     generate_secret,
 )
 from ansible_collections.remotedev.jupyter.plugins.module_utils._password import hash_password
-from ansible_collections.remotedev.jupyter.plugins.module_utils._server_info import (
-    JupyterServerClient,
-    ServerInfoError,
-    probe,
-)
 from ansible_collections.remotedev.jupyter.plugins.module_utils._server_config import (
     SettingsError,
     prepare_settings,
@@ -348,6 +343,14 @@ class JupyterServer(Component):
 
     def probe(self, url, secret):
         """version, kernelspecs, kernels (and an execution) from the server, or 'error'."""
+        # Only the status entry point talks to the server: the converge path does
+        # not pay for importing the HTTP client.
+        from ansible_collections.remotedev.jupyter.plugins.module_utils._server_info import (
+            JupyterServerClient,
+            ServerInfoError,
+            probe,
+        )
+
         s = self.s
         execute = {"code": s["status_code"], "timeout": 60} if s["status_code"] else None
         try:

@@ -226,6 +226,8 @@ def test_first_converge_creates_everything():
     assert client.closed == 1
     assert "diff" not in result
     assert TOKEN not in all_text(result)
+    # The namespace was new: only it was looked up, none of the objects in it.
+    assert [c for c in client.calls if c[0] == "get"] == [("get", "Namespace", "remotedev-jupyter")]
 
 
 def test_second_converge_is_unchanged_and_keeps_the_generated_token():
