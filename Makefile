@@ -1,7 +1,8 @@
 # remotedev.jupyter: one entry point for set-up, the demo and the tests.
 #
-#   make demo   local cluster (unless KUBECONFIG is set), images, deploy, how to connect
-#   make test   every test: lint, sanity, units, functional, cluster, images, molecule
+#   make deploy local cluster (unless KUBECONFIG is set), images, deploy, how to connect
+#   make test   every test: lint, sanity, units, functional, cluster, images, deploy,
+#               molecule; then the time of each stage
 #
 # Every dependency is installed by the targets below; nothing is expected to be
 # on the machine beyond Debian, a Python >= 3.12, Go and Node.js.
@@ -110,6 +111,20 @@ ifneq ($(sort $(TEST_ORDER)),$(sort $(TEST_TARGETS)))
 $(error TEST_ORDER ($(TEST_ORDER)) and the areas' TEST_TARGETS ($(TEST_TARGETS)) differ)
 endif
 
+# Each stage is timed and the times are printed at the end (also when a stage
+# fails), so that growth is seen at once; the README keeps the figures.
+TEST_STAGES := deps lint sanity units $(TEST_ORDER)
+STAGE_TIMES := $(CACHE_DIR)/test-stage-times.txt
+
 .PHONY: test
-test: deps lint sanity units ## run every test
-	$(MAKE) --no-print-directory $(TEST_ORDER)
+test: ## run every test, then print the time of each stage
+	@mkdir -p $(CACHE_DIR) && : > $(STAGE_TIMES)
+	@for stage in $(TEST_STAGES); do \
+	  start=$$(date +%s); \
+	  if $(MAKE) --no-print-directory $$stage; then result=ok; else result=FAILED; fi; \
+	  printf '  %-14s %6ss  %s\n' $$stage $$(( $$(date +%s) - start )) $$result >> $(STAGE_TIMES); \
+	  [ $$result = ok ] || break; \
+	done; \
+	echo; echo "make test: seconds per stage"; cat $(STAGE_TIMES); \
+	awk '{ total += $$2 } END { printf "  %-14s %6ss\n", "total", total }' $(STAGE_TIMES); \
+	! grep -q FAILED $(STAGE_TIMES)

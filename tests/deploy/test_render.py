@@ -93,8 +93,11 @@ def test_only_config_and_secret_changes_roll_the_pod(render):
     assert template(base) == template(same)
     annotations = {k: template(d)["metadata"]["annotations"] for k, d in {"base": base, "cull": cull, "token": token}.items()}
     assert annotations["cull"]["remotedev.jupyter/config-checksum"] != annotations["base"]["remotedev.jupyter/config-checksum"]
-    assert annotations["cull"]["remotedev.jupyter/secret-checksum"] == annotations["base"]["remotedev.jupyter/secret-checksum"]
-    assert annotations["token"]["remotedev.jupyter/secret-checksum"] != annotations["base"]["remotedev.jupyter/secret-checksum"]
+    # A rendered file shows nothing made of the secrets, not even their checksum
+    # (so a render is the same whatever token a converge would generate); that a
+    # new token changes the checksum is proven on the engine itself
+    # (tests/unit/plugins/module_utils/test__deploy_components.py).
+    assert {a["remotedev.jupyter/secret-checksum"] for a in annotations.values()} == {"REDACTED"}
     assert annotations["token"]["remotedev.jupyter/config-checksum"] == annotations["base"]["remotedev.jupyter/config-checksum"]
     # nothing but the checksum annotations and the digest label differ
     for changed in (cull, token):
