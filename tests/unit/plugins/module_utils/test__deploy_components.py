@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import re
 import string
 
 import pytest
@@ -21,47 +19,7 @@ import yaml
 from ansible_collections.remotedev.jupyter.plugins.module_utils import _deploy_common as dc
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_engine import component_for
 from ansible_collections.remotedev.jupyter.plugins.module_utils._password import hash_password, verify_hash
-
-ROLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "roles")
-JINJA = re.compile(r"\{\{\s*(\w+)\s*\}\}")
-INVENTORY_HOSTNAME = "demo"
-_DEFAULTS = {}
-
-
-def role_defaults(role):
-    """The role's defaults file, its Jinja references ({{ var }}) resolved."""
-    if role not in _DEFAULTS:
-        with open(os.path.join(ROLES_DIR, role, "defaults", "main.yml"), "rb") as handle:
-            raw = yaml.safe_load(handle)
-        context = dict(raw, inventory_hostname=INVENTORY_HOSTNAME)
-
-        def resolve(value):
-            if isinstance(value, str):
-                for _round in range(10):
-                    if not JINJA.search(value):
-                        break
-                    value = JINJA.sub(lambda m: str(resolve(context[m.group(1)])), value)
-                assert not JINJA.search(value), "unresolved Jinja in %s defaults: %s" % (role, value)
-                return value
-            if isinstance(value, list):
-                return [resolve(v) for v in value]
-            if isinstance(value, dict):
-                return {k: resolve(v) for k, v in value.items()}
-            return value
-
-        _DEFAULTS[role] = {name: resolve(value) for name, value in raw.items()}
-    return _DEFAULTS[role]
-
-
-def settings_for(role, **overrides):
-    """Full settings of a component (role variables without the prefix), with overrides."""
-    prefix = role + "_"
-    values = {name[len(prefix):]: value for name, value in role_defaults(role).items()}
-    values.update(image="registry.example/%s:1.0" % role.replace("_", "-"), wait=False)
-    unknown = set(overrides) - set(values)
-    assert not unknown, "not variables of %s: %s" % (role, sorted(unknown))
-    values.update(overrides)
-    return values
+from ansible_collections.remotedev.jupyter.tests.unit.plugins.module_utils.role_settings import role_defaults, settings_for
 
 
 def jupyter(**overrides):

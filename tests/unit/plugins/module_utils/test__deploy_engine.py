@@ -10,7 +10,6 @@ import base64
 import copy
 import json
 import os
-import re
 
 import pytest
 import yaml
@@ -25,35 +24,10 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_engine i
     to_yaml,
 )
 from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_client import RESOURCES, KubeError
+from ansible_collections.remotedev.jupyter.tests.unit.plugins.module_utils.role_settings import settings_for
 
-ROLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "roles")
-JINJA = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 NS = "remotedev-jupyter"
 TOKEN = "engine-test-token-0123456789abcdefghijklmnopqrstuv"
-
-
-def settings_for(role, **overrides):
-    """The role's defaults (Jinja references resolved, inventory_hostname=demo) without the prefix."""
-    with open(os.path.join(ROLES_DIR, role, "defaults", "main.yml"), "rb") as handle:
-        raw = yaml.safe_load(handle)
-    context = dict(raw, inventory_hostname="demo")
-
-    def resolve(value):
-        if isinstance(value, str):
-            while JINJA.search(value):
-                value = JINJA.sub(lambda m: str(context[m.group(1)]), value)
-            return value
-        if isinstance(value, list):
-            return [resolve(v) for v in value]
-        if isinstance(value, dict):
-            return {k: resolve(v) for k, v in value.items()}
-        return value
-
-    values = {name[len(role) + 1:]: resolve(value) for name, value in raw.items()}
-    values.update(image="registry.example/%s:1.0" % role, wait=False)
-    assert not set(overrides) - set(values)
-    values.update(overrides)
-    return values
 
 
 def jupyter_settings(**overrides):
@@ -283,7 +257,7 @@ def test_empty_image_keeps_the_running_one():
     result = engine(client, image="").run()
     assert result["changed"] is False
     container = client.stored("Deployment", "jupyter-demo")["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == "registry.example/jupyter_server:1.0"
+    assert container["image"] == "registry.example/jupyter-server:1.0"
 
 
 def test_kube_error_is_reported_with_what_changed():
