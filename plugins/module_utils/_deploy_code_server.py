@@ -21,7 +21,6 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     content_checksum,
     container_security_context,
     deployment_object,
-    http_probes,
     ingress_object,
     network_policy_object,
     pod_scheduling,
@@ -216,17 +215,7 @@ class CodeServer(Component):
                     "name": jupyter["secret_name"], "key": jupyter["token_key"]}}},
                 {"name": "JUPYTER_SERVER_CONNECT_URL", "value": "$(JUPYTER_SERVER_URL)?token=$(JUPYTER_TOKEN)"},
             ]
-        container = {"name": self.container, "image": self.image, "imagePullPolicy": s["image_pull_policy"]}
-        if s["command"]:
-            container["command"] = s["command"]
-        if s["args"]:
-            container["args"] = s["args"]
-        container["ports"] = [{"name": "http", "containerPort": s["port"], "protocol": "TCP"}]
-        container["env"] = env + list(s["env"])
-        container["securityContext"] = container_security_context(s["read_only_root_filesystem"])
-        container.update(http_probes("/healthz", s["startup_timeout"]))
-        container["resources"] = s["resources"]
-        container["volumeMounts"] = mounts
+        container = self.main_container(env, "/healthz", s["resources"], mounts)
         pod = {
             "automountServiceAccountToken": False,
             "enableServiceLinks": False,

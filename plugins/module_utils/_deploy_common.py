@@ -367,15 +367,11 @@ def to_yaml(obj, sort_keys=False):
                      width=1000)
 
 
-def mergeable(value):
-    return isinstance(value, dict)
-
-
 def deep_merge(base, override):
     """override merged into a copy of base, recursively for mappings."""
     merged = copy.deepcopy(base)
     for key, value in override.items():
-        if mergeable(value) and mergeable(merged.get(key)):
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)

@@ -20,7 +20,9 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     check_ingress,
     check_render_dest,
     common_labels,
+    container_security_context,
     external_url,
+    http_probes,
     selector_labels,
     service_url,
 )
@@ -148,6 +150,23 @@ class Component:
     @property
     def image(self):
         return self.s["image"].strip() or self.facts.get("running_image", "")
+
+    def main_container(self, env, probe_path, resources, mounts):
+        """The component's container: image, optional command and args, the http
+        port, the user's env after the component's own, hardened, probed."""
+        s = self.s
+        container = {"name": self.container, "image": self.image, "imagePullPolicy": s["image_pull_policy"]}
+        if s["command"]:
+            container["command"] = s["command"]
+        if s["args"]:
+            container["args"] = s["args"]
+        container["ports"] = [{"name": "http", "containerPort": s["port"], "protocol": "TCP"}]
+        container["env"] = list(env) + list(s["env"])
+        container["securityContext"] = container_security_context(s["read_only_root_filesystem"])
+        container.update(http_probes(probe_path, s["startup_timeout"]))
+        container["resources"] = resources
+        container["volumeMounts"] = mounts
+        return container
 
     # ------------------------------------------------------------ what subclasses provide
 

@@ -15,11 +15,9 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     DNS_SUBDOMAIN,
     check_names,
     configmap_object,
-    container_security_context,
     content_checksum,
     deep_merge,
     deployment_object,
-    http_probes,
     ingress_object,
     metadata,
     namespace_object,
@@ -234,17 +232,7 @@ class JupyterServer(Component):
         strategy = ({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
                     if s["storage_access_mode"] == "ReadWriteMany" else {"type": "Recreate"})
         scratch = list(s["scratch_dirs"]) if s["read_only_root_filesystem"] else []
-        container = {
-            "name": self.container,
-            "image": self.image,
-            "imagePullPolicy": s["image_pull_policy"],
-        }
-        if s["command"]:
-            container["command"] = s["command"]
-        if s["args"]:
-            container["args"] = s["args"]
-        container["ports"] = [{"name": "http", "containerPort": s["port"], "protocol": "TCP"}]
-        container["env"] = [
+        env = [
             # The Secret's directory first: nothing in the image can override the
             # hashed password, and the ConfigMap wins over image defaults.
             {"name": "JUPYTER_CONFIG_PATH", "value": SECRET_DIR + ":" + CONFIG_DIR},
@@ -255,15 +243,13 @@ class JupyterServer(Component):
             # JupyterLab's settings and workspaces survive restarts on the PVC.
             {"name": "JUPYTERLAB_SETTINGS_DIR", "value": s["root_dir"] + "/.jupyter/lab/user-settings"},
             {"name": "JUPYTERLAB_WORKSPACES_DIR", "value": s["root_dir"] + "/.jupyter/lab/workspaces"},
-        ] + list(s["env"])
-        container["securityContext"] = container_security_context(s["read_only_root_filesystem"])
-        container.update(http_probes(self.url_path + "api", s["startup_timeout"]))
-        container["resources"] = resources
-        container["volumeMounts"] = [
+        ]
+        mounts = [
             {"name": "notebooks", "mountPath": s["root_dir"]},
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
             {"name": "secret", "mountPath": SECRET_DIR, "readOnly": True},
         ] + [{"name": "scratch-%d" % i, "mountPath": path} for i, path in enumerate(scratch)]
+        container = self.main_container(env, self.url_path + "api", resources, mounts)
         pod = {
             # Kernels run users' code: they get no Kubernetes API credentials.
             "automountServiceAccountToken": False,
