@@ -1,4 +1,4 @@
-# ---------------------------------------------------------------- molecule (molecule/default)
+# ---------------------------------------------------------------- molecule (extensions/molecule/default)
 #
 #   make test-molecule   the whole product end to end: cluster, images, site
 #                        playbook, idempotence, verify, side effect, verify,
