@@ -4,6 +4,19 @@
 
 CLUSTER := $(PYTHON) tests/cluster/cluster.py
 
+# The cluster every target works on, looked up here only: the one $KUBECONFIG
+# names when the caller gives it, else the local cluster, which the targets
+# that need it start ($(LOCAL_CLUSTER)) and Molecule's create brings up
+# (REMOTEDEV_LOCAL_CLUSTER). Exported, so the stages of `make test` and the
+# tests they run all see the same one.
+ifeq ($(origin KUBECONFIG)$(REMOTEDEV_LOCAL_CLUSTER),environment)
+LOCAL_CLUSTER :=
+else
+LOCAL_CLUSTER := cluster-up
+export REMOTEDEV_LOCAL_CLUSTER := 1
+export KUBECONFIG := $(shell $(CLUSTER) env | sed -n 's/^KUBECONFIG=//p')
+endif
+
 .PHONY: cluster-build cluster-up cluster-down cluster-purge cluster-status cluster-env test-cluster bench-cluster
 
 cluster-build: ## build (or reuse) the cluster binaries, cached by version in $(CACHE_DIR)/cluster/bin

@@ -4,7 +4,9 @@
 #                      environment of inventory/example: to $KUBECONFIG's
 #                      cluster when KUBECONFIG is set, else to the local
 #                      cluster (started when needed)
-#   make test-deploy   the deploy proofs in tests/deploy against the cluster
+#   make test-deploy   the deploy proofs in tests/deploy: rendering, bad input
+#                      (against the cluster: nothing may be created); the
+#                      lifecycle on the cluster is Molecule's (mk/molecule.mk)
 #   make teardown      remove the `local` instances (volumes kept;
 #                      DEPLOY_ARGS='-e purge_data=true' deletes them too)
 #   make bench-deploy  the deploy engine against a kubectl floor (1 and N
@@ -17,24 +19,15 @@ DEPLOY_ARGS ?=
 DEPLOY_PYTEST_ARGS ?=
 BENCH_DEPLOY_ARGS ?=
 
-# The cluster: $KUBECONFIG when the caller gives one, else the local cluster.
-ifeq ($(origin KUBECONFIG),environment)
-DEPLOY_CLUSTER :=
-DEPLOY_KUBECONFIG := $(KUBECONFIG)
-else
-DEPLOY_CLUSTER := cluster-up
-DEPLOY_KUBECONFIG = $(shell $(PYTHON) tests/cluster/cluster.py env | sed -n 's/^KUBECONFIG=//p')
-endif
-
 .PHONY: deploy teardown test-deploy bench-deploy
 
-deploy: system-deps venv collection image-base $(DEPLOY_CLUSTER) ## build the images and deploy inventory/example's `local` instances
-	KUBECONFIG=$(DEPLOY_KUBECONFIG) $(BIN)/ansible-playbook -i $(DEPLOY_INVENTORY) playbooks/site.yml \
+deploy: system-deps venv collection image-base $(LOCAL_CLUSTER) ## build the images and deploy inventory/example's `local` instances
+	$(BIN)/ansible-playbook -i $(DEPLOY_INVENTORY) playbooks/site.yml \
 	  --limit $(DEPLOY_LIMIT) $(DEPLOY_ARGS)
-ifneq ($(DEPLOY_CLUSTER),)
+ifneq ($(LOCAL_CLUSTER),)
 	@# kube-proxy runs on this machine, so the ClusterIPs answer here without a port-forward.
 	@echo
-	@echo "Local cluster: export KUBECONFIG=$(DEPLOY_KUBECONFIG)"
+	@echo "Local cluster: export KUBECONFIG=$(KUBECONFIG)"
 	@echo "(kubectl: tests/cluster/cluster.py kubectl ...). Its Services answer on this machine:"
 	@$(PYTHON) tests/cluster/cluster.py kubectl get services --all-namespaces \
 	  --selector app.kubernetes.io/managed-by=remotedev.jupyter \
@@ -42,16 +35,16 @@ ifneq ($(DEPLOY_CLUSTER),)
 endif
 
 teardown: venv collection ## remove inventory/example's `local` instances (keeps their volumes)
-	KUBECONFIG=$(DEPLOY_KUBECONFIG) $(BIN)/ansible-playbook -i $(DEPLOY_INVENTORY) playbooks/teardown.yml \
+	$(BIN)/ansible-playbook -i $(DEPLOY_INVENTORY) playbooks/teardown.yml \
 	  --limit $(DEPLOY_LIMIT) $(DEPLOY_ARGS)
 
-test-deploy: venv collection image-base $(DEPLOY_CLUSTER) ## deploy proofs: render, bad input, converge/idempotence/rollout/teardown on the cluster
-	KUBECONFIG=$(DEPLOY_KUBECONFIG) $(BIN)/python -m pytest -v -p no:cacheprovider -rA --durations=10 \
+test-deploy: venv collection $(LOCAL_CLUSTER) ## deploy proofs without a deployment: rendering, role docs, bad input refused before any change
+	$(BIN)/python -m pytest -v -p no:cacheprovider -rA --durations=10 \
 	  tests/deploy $(DEPLOY_PYTEST_ARGS)
 
 TEST_TARGETS += test-deploy
 
 # A benchmark, not a test: ratios against the kubectl floor of the same run
 # (docs/benchmarks.md); nothing fails on a number unless --strict is given.
-bench-deploy: venv collection image-base $(DEPLOY_CLUSTER) ## deploy engine vs kubectl: 1 and N instances, no-op re-run, controller memory
-	KUBECONFIG=$(DEPLOY_KUBECONFIG) $(BIN)/python bench/deploy.py $(BENCH_DEPLOY_ARGS)
+bench-deploy: venv collection image-base $(LOCAL_CLUSTER) ## deploy engine vs kubectl: 1 and N instances, no-op re-run, controller memory
+	$(BIN)/python bench/deploy.py $(BENCH_DEPLOY_ARGS)
