@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Figures of the local cluster (tests/cluster) against the targets of issue 3.
+"""Figures of the local cluster (tools/localcluster) against the targets of issue 3.
 
     bench/cluster.py            build time from the cache's record, warm `up`, memory
     bench/cluster.py --cold     also build everything again from empty Go caches
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CLUSTER_PY = REPO / "tests" / "cluster" / "cluster.py"
+CLUSTER_PY = REPO / "tools" / "localcluster" / "cluster.py"
 
 TARGET_BUILD_S = 30 * 60
 TARGET_UP_S = 60

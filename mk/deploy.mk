@@ -23,7 +23,7 @@ DEPLOY_CLUSTER :=
 DEPLOY_KUBECONFIG := $(KUBECONFIG)
 else
 DEPLOY_CLUSTER := cluster-up
-DEPLOY_KUBECONFIG = $(shell $(PYTHON) tests/cluster/cluster.py env | sed -n 's/^KUBECONFIG=//p')
+DEPLOY_KUBECONFIG = $(shell $(PYTHON) tools/localcluster/cluster.py env | sed -n 's/^KUBECONFIG=//p')
 endif
 
 .PHONY: deploy teardown test-deploy bench-deploy
@@ -35,8 +35,8 @@ ifneq ($(DEPLOY_CLUSTER),)
 	@# kube-proxy runs on this machine, so the ClusterIPs answer here without a port-forward.
 	@echo
 	@echo "Local cluster: export KUBECONFIG=$(DEPLOY_KUBECONFIG)"
-	@echo "(kubectl: tests/cluster/cluster.py kubectl ...). Its Services answer on this machine:"
-	@$(PYTHON) tests/cluster/cluster.py kubectl get services --all-namespaces \
+	@echo "(kubectl: tools/localcluster/cluster.py kubectl ...). Its Services answer on this machine:"
+	@$(PYTHON) tools/localcluster/cluster.py kubectl get services --all-namespaces \
 	  --selector app.kubernetes.io/managed-by=remotedev.jupyter \
 	  -o jsonpath='{range .items[*]}  {.metadata.namespace}/{.metadata.name}{"\t"}http://{.spec.clusterIP}:{.spec.ports[0].port}/{"\n"}{end}'
 endif

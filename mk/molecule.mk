@@ -13,7 +13,7 @@ MOLECULE_ARGS ?=
 ifeq ($(origin KUBECONFIG),environment)
 MOLECULE_ENV := KUBECONFIG=$(KUBECONFIG)
 else
-MOLECULE_ENV = KUBECONFIG=$(shell $(PYTHON) tests/cluster/cluster.py env | sed -n 's/^KUBECONFIG=//p') \
+MOLECULE_ENV = KUBECONFIG=$(shell $(PYTHON) tools/localcluster/cluster.py env | sed -n 's/^KUBECONFIG=//p') \
   REMOTEDEV_LOCAL_CLUSTER=1
 endif
 

@@ -1,4 +1,4 @@
-"""Smoke test of the local cluster (tests/cluster/cluster.py), through the real API.
+"""Smoke test of the local cluster (tools/localcluster/cluster.py), through the real API.
 
 An image is built offline from the debootstrap base, pushed to the local
 registry and pulled by the kubelet; it runs as a Deployment behind a Service in
@@ -28,7 +28,7 @@ kubernetes = pytest.importorskip("kubernetes")
 from kubernetes import client, config  # noqa: E402  (after the importorskip)
 from kubernetes.client.rest import ApiException  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # the tool, above its tests
 REPO = HERE.parents[1]
 CLUSTER = HERE / "cluster.py"
 

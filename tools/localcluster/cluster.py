@@ -14,7 +14,7 @@ Everything runs as ordinary background processes: etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler, containerd (+runc), kubelet,
 kube-proxy, CoreDNS and a hostPath provisioner for the default StorageClass.
 Kubernetes, etcd and CoreDNS are built from Go sources through the Go module
-proxy (tests/cluster/kube, tests/cluster/addons) and cached by version under
+proxy (tools/localcluster/kube, tools/localcluster/addons) and cached by version under
 the cache directory. PIDs, logs, certificates, configs and data live in one
 state directory. Standard library only: it runs before any virtualenv exists.
 """
@@ -775,7 +775,7 @@ def write_kubeconfigs() -> None:
 
 def containerd_config(pause_ref: str) -> str:
     cri = 'plugins."io.containerd.grpc.v1.cri"'
-    return f"""# Written by tests/cluster/cluster.py; own paths and socket, so it never
+    return f"""# Written by tools/localcluster/cluster.py; own paths and socket, so it never
 # meets the containerd of dockerd or of Debian's service.
 version = 2
 root = "{L.containerd / 'root'}"
@@ -847,7 +847,7 @@ def cni_bin_dir() -> str:
 
 
 def registry_hosts_toml() -> str:
-    return f"""# Written by tests/cluster/cluster.py: the local registry speaks plain HTTP.
+    return f"""# Written by tools/localcluster/cluster.py: the local registry speaks plain HTTP.
 server = "http://{REGISTRY}"
 
 [host."http://{REGISTRY}"]
@@ -1241,7 +1241,7 @@ def pause_oci_archive(b: Binaries, ref: str) -> bytes:
             "os": "linux",
             "config": {"Entrypoint": ["/pause"], "User": "65535:65535"},
             "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-            "history": [{"created_by": "tests/cluster/cluster.py (static Go pause)"}],
+            "history": [{"created_by": "tools/localcluster/cluster.py (static Go pause)"}],
         },
         sort_keys=True,
     ).encode()

@@ -1,4 +1,4 @@
-"""Tests of tests/cluster/cluster.py's own pieces that need no running cluster."""
+"""Tests of tools/localcluster/cluster.py's own pieces that need no running cluster."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # the tool, above its tests
 sys.path.insert(0, str(HERE))
 import cluster  # noqa: E402  (the tool is a script next to this file)
 
