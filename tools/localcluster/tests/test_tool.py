@@ -7,17 +7,11 @@ import io
 import json
 import shutil
 import subprocess
-import sys
 import tarfile
-from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parents[1]  # the tool, above its tests
-sys.path.insert(0, str(HERE))
-import cluster  # noqa: E402  (the tool is a script next to this file)
-
-sys.path.remove(str(HERE))
+from localcluster import build, cluster, images, pki  # conftest.py puts tools/ on sys.path
 
 
 def blob(archive: tarfile.TarFile, digest: str) -> bytes:
@@ -36,7 +30,7 @@ def test_pause_image_is_a_valid_oci_archive_of_the_pause_binary(tmp_path):
             return binary
 
     ref = "localhost/remotedev/pause:abc"
-    with tarfile.open(fileobj=io.BytesIO(cluster.pause_oci_archive(Built(), ref))) as archive:
+    with tarfile.open(fileobj=io.BytesIO(images.pause_oci_archive(Built(), ref))) as archive:
         assert json.loads(archive.extractfile("oci-layout").read()) == {"imageLayoutVersion": "1.0.0"}
         index = json.loads(archive.extractfile("index.json").read())
         (descriptor,) = index["manifests"]
@@ -56,18 +50,19 @@ def test_pause_image_is_a_valid_oci_archive_of_the_pause_binary(tmp_path):
 
 @pytest.mark.skipif(not shutil.which("openssl"), reason="openssl is a system dependency")
 def test_certificates_chain_to_their_ca_and_carry_the_node_identity(tmp_path, monkeypatch):
-    monkeypatch.setattr(cluster, "L", cluster.Layout(tmp_path))
-    cluster.ensure_pki("node-a", "192.0.2.7")
-    pki = tmp_path / "pki"
+    pki_dir = tmp_path / "pki"
+    pki.ensure_pki(pki_dir, "node-a", "192.0.2.7")
 
     def verify(cert: str, ca: str) -> None:
         subprocess.run(
-            ["openssl", "verify", "-CAfile", pki / f"{ca}.crt", pki / f"{cert}.crt"], check=True, capture_output=True
+            ["openssl", "verify", "-CAfile", pki_dir / f"{ca}.crt", pki_dir / f"{cert}.crt"],
+            check=True,
+            capture_output=True,
         )
 
     def text(cert: str) -> str:
         return subprocess.run(
-            ["openssl", "x509", "-noout", "-text", "-in", pki / f"{cert}.crt"],
+            ["openssl", "x509", "-noout", "-text", "-in", pki_dir / f"{cert}.crt"],
             check=True,
             capture_output=True,
             text=True,
@@ -89,32 +84,32 @@ def test_certificates_chain_to_their_ca_and_carry_the_node_identity(tmp_path, mo
     assert "Subject: O = system:nodes, CN = system:node:node-a" in kubelet
     assert "TLS Web Client Authentication" in kubelet
 
-    before = (pki / "kubelet-server.crt").read_bytes()
-    cluster.ensure_pki("node-a", "192.0.2.7")
-    assert (pki / "kubelet-server.crt").read_bytes() == before  # unchanged identity: kept
-    cluster.ensure_pki("node-a", "192.0.2.8")
-    assert (pki / "kubelet-server.crt").read_bytes() != before  # new node IP: renewed
+    before = (pki_dir / "kubelet-server.crt").read_bytes()
+    pki.ensure_pki(pki_dir, "node-a", "192.0.2.7")
+    assert (pki_dir / "kubelet-server.crt").read_bytes() == before  # unchanged identity: kept
+    pki.ensure_pki(pki_dir, "node-a", "192.0.2.8")
+    assert (pki_dir / "kubelet-server.crt").read_bytes() != before  # new node IP: renewed
     assert "IP Address:192.0.2.8" in text("kubelet-server")
 
 
 @pytest.mark.skipif(not shutil.which("go"), reason="Go builds the cluster")
 def test_build_key_follows_the_pin(tmp_path):
     module = tmp_path / "kube"
-    shutil.copytree(HERE / "kube", module, ignore=shutil.ignore_patterns("kube"))
-    build = cluster.Build("kube", module, "v1.34.4", {"kube": (".", cluster.kube_ldflags("v1.34.4"))})
-    key = build.key()
+    shutil.copytree(build.KUBE_MODULE, module, ignore=shutil.ignore_patterns("kube"))
+    kube = build.Build("kube", module, "v1.34.4", {"kube": (".", build.kube_ldflags("v1.34.4"))})
+    key = kube.key()
     assert key.startswith("kube-v1.34.4-")
-    assert build.key() == key
+    assert kube.key() == key
     go_mod = module / "go.mod"
     go_mod.write_text(go_mod.read_text(encoding="utf-8") + "\n// changed\n", encoding="utf-8")
-    assert build.key() != key
+    assert kube.key() != key
 
 
 def test_kubernetes_version_comes_from_the_module_pin():
-    version = cluster.kubernetes_version()
+    version = build.kubernetes_version()
     assert version.startswith("v1.")
-    assert f"-X k8s.io/component-base/version.gitVersion={version}" in cluster.kube_ldflags(version)
-    assert f"version.gitMinor={version.split('.')[1]}" in cluster.kube_ldflags(version)
+    assert f"-X k8s.io/component-base/version.gitVersion={version}" in build.kube_ldflags(version)
+    assert f"version.gitMinor={version.split('.')[1]}" in build.kube_ldflags(version)
 
 
 @pytest.mark.parametrize("command", ["up", "down", "purge"])
