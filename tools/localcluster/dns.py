@@ -49,10 +49,12 @@ def a_records(reply: bytes, query: bytes) -> list[str]:
         for _answer in range(answers):
             offset = skip_name(reply, offset)
             rtype, _rclass, _ttl, length = struct.unpack(">HHIH", reply[offset : offset + 10])
-            offset += 10
+            rdata = reply[offset + 10 : offset + 10 + length]
+            if len(rdata) < length:
+                return []  # cut short
             if rtype == TYPE_A and length == 4:
-                addresses.append(socket.inet_ntoa(reply[offset : offset + 4]))
-            offset += length
+                addresses.append(socket.inet_ntoa(rdata))
+            offset += 10 + length
     except (IndexError, struct.error):
         return []
     return addresses
