@@ -438,8 +438,9 @@ def test_the_script_runs_from_any_directory(tmp_path):
         "REGISTRY=127.0.0.1:5000",
     ]
     assert "not running" in result.stderr
-    usage = subprocess.run([sys.executable, str(CLUSTER_PY), "--help"], cwd="/", capture_output=True, text=True)
-    assert usage.returncode == 0
+    usage = subprocess.run(
+        [sys.executable, str(CLUSTER_PY), "--help"], cwd="/", capture_output=True, text=True, check=True
+    )
     for command in ("build", "up", "down", "purge", "status", "env", "registry", "kubectl"):
         assert command in usage.stdout
 
