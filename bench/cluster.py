@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Figures of the local cluster (tests/cluster) against the targets of issue 3.
+"""Figures of the local cluster (tools/localcluster) against the targets of issue 3.
 
     bench/cluster.py            build time from the cache's record, warm `up`, memory
     bench/cluster.py --cold     also build everything again from empty Go caches
@@ -14,7 +14,6 @@ pods on it restart too. The cluster is left up.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -26,18 +25,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CLUSTER_PY = REPO / "tests" / "cluster" / "cluster.py"
+CLUSTER_PY = REPO / "tools" / "localcluster" / "cluster.py"
+sys.path.insert(0, str(CLUSTER_PY.parents[1]))
+from localcluster import build, processes  # noqa: E402  (the tool's package, from tools/)
 
 TARGET_BUILD_S = 30 * 60
 TARGET_UP_S = 60
 TARGET_MEMORY_KIB = 2 * 1024 * 1024
-
-
-def load_cluster():
-    spec = importlib.util.spec_from_file_location("cluster", CLUSTER_PY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def row(figure: str, value: str, target: str, ratio: float) -> str:
@@ -50,7 +44,7 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def cold_build(cluster) -> tuple[float, float, list[str]]:
+def cold_build() -> tuple[float, float, list[str]]:
     """Builds every binary with empty GOCACHE and GOMODCACHE; returns (download s, build s, details).
 
     CPU time and load are printed too: on a shared machine other jobs stretch
@@ -65,28 +59,28 @@ def cold_build(cluster) -> tuple[float, float, list[str]]:
     )
     details, download_s, build_s = [], 0.0, 0.0
     try:
-        for build in (cluster.kube_build(), cluster.addons_build()):
+        for each in (build.kube_build(), build.addons_build()):
             t0 = time.monotonic()
-            subprocess.run([cluster.go_binary(), "mod", "download"], cwd=build.module_dir, env=env, check=True)
+            subprocess.run([build.go_binary(), "mod", "download"], cwd=each.module_dir, env=env, check=True)
             took = time.monotonic() - t0
             download_s += took
-            details.append(f"  go mod download ({build.name}): {took:.0f}s")
-            for out, (package, ldflags) in build.outputs.items():
+            details.append(f"  go mod download ({each.name}): {took:.0f}s")
+            for out, (package, ldflags) in each.outputs.items():
                 t0, cpu0 = time.monotonic(), children_cpu_s()
                 subprocess.run(
-                    [cluster.go_binary(), "build", "-trimpath", "-ldflags", ldflags, "-o", str(work / out), package],
-                    cwd=build.module_dir,
+                    [build.go_binary(), "build", "-trimpath", "-ldflags", ldflags, "-o", str(work / out), package],
+                    cwd=each.module_dir,
                     env=env,
                     check=True,
                 )
                 took, cpu = time.monotonic() - t0, children_cpu_s() - cpu0
                 build_s += took
                 details.append(
-                    f"  go build {out} ({build.name} {build.version}): {took:.0f}s wall, {cpu:.0f}s CPU "
+                    f"  go build {out} ({each.name} {each.version}): {took:.0f}s wall, {cpu:.0f}s CPU "
                     f"({cpu / took * 100 if took else 0:.0f}% of one core), load average now {os.getloadavg()[0]:.1f}"
                 )
     finally:
-        subprocess.run([cluster.go_binary(), "clean", "-modcache"], env=env, check=False, capture_output=True)
+        subprocess.run([build.go_binary(), "clean", "-modcache"], env=env, check=False, capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
     return download_s, build_s, details
 
@@ -100,11 +94,10 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench/cluster.py restarts the cluster and must run as root", file=sys.stderr)
         return 1
-    cluster = load_cluster()
-    lines = [f"local cluster, Kubernetes {cluster.kubernetes_version()}, {os.cpu_count()} CPUs"]
+    lines = [f"local cluster, Kubernetes {build.kubernetes_version()}, {os.cpu_count()} CPUs"]
 
     if args.cold:
-        download_s, build_s, details = cold_build(cluster)
+        download_s, build_s, details = cold_build()
         lines.append(
             row(
                 "cold build, empty Go caches (compile+link)",
@@ -124,8 +117,8 @@ def main() -> int:
         lines += details
     else:
         seconds = 0.0
-        for build in (cluster.kube_build(), cluster.addons_build()):
-            directory = build.cached()
+        for each in (build.kube_build(), build.addons_build()):
+            directory = each.cached()
             if not directory:
                 print("binaries not built: make cluster-build", file=sys.stderr)
                 return 1
@@ -151,11 +144,11 @@ def main() -> int:
         up_s = time.monotonic() - t0
         lines.append(row("warm `up` to node Ready + DNS answering", f"{up_s:.1f} s", "60 s", up_s / TARGET_UP_S))
         time.sleep(args.settle)
-    groups = cluster.cluster_pids()
+    groups = processes.cluster_pids()
     own = {k: v for k, v in groups.items() if k != "pods"}
-    rss = sum(cluster.memory_kib(p)[0] for g in own.values() for p in g)
-    pss = sum(cluster.memory_kib(p)[1] for g in own.values() for p in g)
-    pods_rss = sum(cluster.memory_kib(p)[0] for p in groups.get("pods", []))
+    rss = sum(processes.memory_kib(p)[0] for g in own.values() for p in g)
+    pss = sum(processes.memory_kib(p)[1] for g in own.values() for p in g)
+    pods_rss = sum(processes.memory_kib(p)[0] for p in groups.get("pods", []))
     lines.append(
         row("memory, RSS sum of the cluster's processes", f"{rss / 1024:.0f} MiB", "2 GiB", rss / TARGET_MEMORY_KIB)
     )
@@ -164,7 +157,7 @@ def main() -> int:
     )
     for name, pids in own.items():
         lines.append(
-            f"  {name:<26} {sum(cluster.memory_kib(p)[0] for p in pids) / 1024:7.0f} MiB RSS ({len(pids)} process(es))"
+            f"  {name:<26} {sum(processes.memory_kib(p)[0] for p in pids) / 1024:7.0f} MiB RSS ({len(pids)} process(es))"
         )
     lines.append(
         f"  (pods' own processes, not counted: {pods_rss / 1024:.0f} MiB RSS in {len(groups.get('pods', []))} processes)"

@@ -64,7 +64,7 @@ REPO = Path(__file__).resolve().parents[1]
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 DEPLOY_PLAYBOOK = REPO / "playbooks" / "deploy.yml"
 BUILD_IMAGE_PLAYBOOK = REPO / "playbooks" / "build_image.yml"
-CLUSTER_PY = REPO / "tests" / "cluster" / "cluster.py"
+CLUSTER_PY = REPO / "tools" / "localcluster" / "cluster.py"
 REGISTRY = os.environ.get("REMOTEDEV_REGISTRY", "127.0.0.1:5000")
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 
@@ -131,7 +131,7 @@ def write_inventory(path: Path, hosts: list[str]) -> Path:
 
 
 def cluster_kubeconfig() -> str:
-    """$KUBECONFIG when given, else the local cluster's (tests/cluster)."""
+    """$KUBECONFIG when given, else the local cluster's (tools/localcluster)."""
     if os.environ.get("KUBECONFIG"):
         return os.environ["KUBECONFIG"]
     out = subprocess.run(

@@ -1,8 +1,8 @@
-# The local single-node Kubernetes (tests/cluster): built from Go sources,
+# The local single-node Kubernetes (tools/localcluster): built from Go sources,
 # run as background processes, used by the tests and by `make deploy` when no
 # KUBECONFIG is given. The tool is stdlib-only Python; it needs root.
 
-CLUSTER := $(PYTHON) tests/cluster/cluster.py
+CLUSTER := $(PYTHON) tools/localcluster/cluster.py
 
 # The cluster every target works on, looked up here only: the one $KUBECONFIG
 # names when the caller gives it, else the local cluster, which the targets
@@ -38,7 +38,7 @@ cluster-env: ## KUBECONFIG= and REGISTRY= lines for the local cluster
 	@$(CLUSTER) env
 
 test-cluster: venv cluster-up ## smoke test of the local cluster through the real API
-	$(BIN)/python -m pytest -v -p no:cacheprovider tests/cluster
+	$(BIN)/python -m pytest -v -p no:cacheprovider tools/localcluster/tests
 TEST_TARGETS += test-cluster
 
 # BENCH_CLUSTER_ARGS=--cold also times a build from empty Go caches (~15 min).

@@ -28,8 +28,8 @@ ifneq ($(LOCAL_CLUSTER),)
 	@# kube-proxy runs on this machine, so the ClusterIPs answer here without a port-forward.
 	@echo
 	@echo "Local cluster: export KUBECONFIG=$(KUBECONFIG)"
-	@echo "(kubectl: tests/cluster/cluster.py kubectl ...). Its Services answer on this machine:"
-	@$(PYTHON) tests/cluster/cluster.py kubectl get services --all-namespaces \
+	@echo "(kubectl: tools/localcluster/cluster.py kubectl ...). Its Services answer on this machine:"
+	@$(PYTHON) tools/localcluster/cluster.py kubectl get services --all-namespaces \
 	  --selector app.kubernetes.io/managed-by=remotedev.jupyter \
 	  -o jsonpath='{range .items[*]}  {.metadata.namespace}/{.metadata.name}{"\t"}http://{.spec.clusterIP}:{.spec.ports[0].port}/{"\n"}{end}'
 endif

@@ -20,7 +20,7 @@ installed=$work/collections/ansible_collections/remotedev/jupyter
 [[ -f $installed/MANIFEST.json ]] || fail "tarball did not install into $installed"
 
 # What must not ship: development-only trees.
-for unwanted in .venv .venv-lint .collections tests/cluster/kube molecule tests/e2e/node/node_modules tests/functional/node/node_modules; do
+for unwanted in .venv .venv-lint .collections tools molecule tests/e2e/node/node_modules tests/functional/node/node_modules; do
   [[ ! -e $installed/$unwanted ]] || fail "$unwanted is in the tarball"
 done
 

@@ -1,5 +1,5 @@
 """Fixtures of the deploy proofs: the playbooks run as users run them, against
-the real local cluster (tests/cluster), with images built by the image role."""
+the real local cluster (tools/localcluster), with images built by the image role."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def cluster_env() -> dict[str, str]:
     if os.environ.get("KUBECONFIG"):
         return {"KUBECONFIG": os.environ["KUBECONFIG"]}
     out = subprocess.run(
-        [sys.executable, str(REPO / "tests/cluster/cluster.py"), "env"],
+        [sys.executable, str(REPO / "tools/localcluster/cluster.py"), "env"],
         stdout=subprocess.PIPE,
         text=True,
         check=True,

@@ -1,4 +1,4 @@
-"""Smoke test of the local cluster (tests/cluster/cluster.py), through the real API.
+"""Smoke test of the local cluster (tools/localcluster/cluster.py), through the real API.
 
 An image is built offline from the debootstrap base, pushed to the local
 registry and pulled by the kubelet; it runs as a Deployment behind a Service in
@@ -28,9 +28,11 @@ kubernetes = pytest.importorskip("kubernetes")
 from kubernetes import client, config  # noqa: E402  (after the importorskip)
 from kubernetes.client.rest import ApiException  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-CLUSTER = HERE / "cluster.py"
+from localcluster import dns, layout  # noqa: E402  (conftest.py puts tools/ on sys.path)
+
+TOOL = Path(__file__).resolve().parents[1]  # the tool, above its tests
+REPO = TOOL.parents[1]
+CLUSTER = TOOL / "cluster.py"
 
 RESTRICTED_CONTAINER = {
     "runAsNonRoot": True,
@@ -177,12 +179,7 @@ def test_status_shows_every_component_running_and_healthy(env):
 
 
 def test_cluster_dns_answers_for_the_api_service(env):
-    sys.path.insert(0, str(HERE))
-    try:
-        import cluster  # noqa: PLC0415  (the tool is a script, not a package)
-    finally:
-        sys.path.remove(str(HERE))
-    assert cluster.dns_query(cluster.DNS_SERVICE_IP, "kubernetes.default.svc.cluster.local") == [cluster.API_SERVICE_IP]
+    assert dns.dns_query(layout.DNS_SERVICE_IP, "kubernetes.default.svc.cluster.local") == [layout.API_SERVICE_IP]
 
 
 def pod_spec(image_ref: str, command=None, volumes=None, mounts=None, restart="Always", env=None) -> dict:
