@@ -55,16 +55,21 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.support.playbook import PlaybookRun, ansible_env, kill_group, playbook_command  # noqa: E402
+from tests.support.playbook import kubeconfig as cluster_kubeconfig  # noqa: E402
+
 DEPLOY_PLAYBOOK = REPO / "playbooks" / "deploy.yml"
 BUILD_IMAGE_PLAYBOOK = REPO / "playbooks" / "build_image.yml"
-CLUSTER_PY = REPO / "tools" / "localcluster" / "cluster.py"
+IMAGE_REF = re.compile(r"\S+/remotedev/[\w-]+:\w+")
 REGISTRY = os.environ.get("REMOTEDEV_REGISTRY", "127.0.0.1:5000")
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 
@@ -78,12 +83,6 @@ PLAYBOOK_TIMEOUT = 3600
 # Small requests so that N Jupyter pods fit on one 2-core node; both sides
 # deploy with exactly these.
 RESOURCES = {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}}
-
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
-    r"\s+failed=(?P<failed>\d+)",
-    re.M,
-)
 
 # The roles' render_only path (as tests/deploy/playbooks/render.yml), over the
 # bench inventory: one file per host, named after the host.
@@ -128,31 +127,6 @@ def write_inventory(path: Path, hosts: list[str]) -> Path:
         ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def cluster_kubeconfig() -> str:
-    """$KUBECONFIG when given, else the local cluster's (tools/localcluster)."""
-    if os.environ.get("KUBECONFIG"):
-        return os.environ["KUBECONFIG"]
-    out = subprocess.run(
-        [sys.executable, str(CLUSTER_PY), "env"], stdout=subprocess.PIPE, text=True, check=True
-    ).stdout
-    values = dict(line.split("=", 1) for line in out.split() if "=" in line)
-    return values["KUBECONFIG"]
-
-
-def ansible_env(kubeconfig: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_STDOUT_CALLBACK="default",
-        ANSIBLE_RETRY_FILES_ENABLED="0",
-        PYTHONUNBUFFERED="1",
-        KUBECONFIG=kubeconfig,
-    )
-    return env
 
 
 def secret_config_json() -> str:
@@ -311,25 +285,29 @@ class TreeRss(threading.Thread):
 
 
 @dataclass
-class PlaybookRun:
-    rc: int
+class TimedRun:
+    """One ansible-playbook run: its result (the JSON callback's report, read
+    by tests/support/playbook.py), its wall time and the controller's memory."""
+
+    result: PlaybookRun
     seconds: float
-    output: str
-    recap: dict[str, dict[str, int]] = field(default_factory=dict)
     peak_rss: int = 0
     peak_pss: int = 0
 
 
-def run_playbook(playbook: Path, args: list[str], env: dict[str, str], log_path: Path, sample: bool = False) -> PlaybookRun:
-    """One ansible-playbook run, timed from start to exit; output kept in log_path."""
-    with open(log_path, "w+", encoding="utf-8") as out:
+def run_playbook(playbook: Path, args: list[str], env: dict[str, str], log_path: Path, sample: bool = False) -> TimedRun:
+    """One ansible-playbook run, timed from start to exit; its JSON report kept
+    in log_path, its stderr in log_path + .stderr."""
+    command = playbook_command(playbook, *args)
+    err_path = log_path.with_name(log_path.name + ".stderr")
+    with open(log_path, "w+", encoding="utf-8") as out, open(err_path, "w+", encoding="utf-8") as err:
         start = time.monotonic()
         proc = subprocess.Popen(  # pylint: disable=consider-using-with
-            [str(ANSIBLE_PLAYBOOK), str(playbook), *args],
+            command,
             cwd=REPO,
             env=env,
             stdout=out,
-            stderr=subprocess.STDOUT,
+            stderr=err,
             start_new_session=True,
         )
         sampler = TreeRss(proc.pid) if sample else None
@@ -340,7 +318,7 @@ def run_playbook(playbook: Path, args: list[str], env: dict[str, str], log_path:
         except BaseException as exc:
             # Timed out or interrupted: the playbook and its forks go, before
             # the clean-up deletes the namespaces under them.
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_group(proc)
             proc.wait()
             if sampler:
                 sampler.stop()
@@ -351,16 +329,18 @@ def run_playbook(playbook: Path, args: list[str], env: dict[str, str], log_path:
         if sampler:
             sampler.stop()
         out.seek(0)
-        output = out.read()
-    recap = {
-        m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")} for m in RECAP.finditer(output)
-    }
-    return PlaybookRun(rc, seconds, output, recap, sampler.peak if sampler else 0, sampler.peak_pss if sampler else 0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    try:
+        result = PlaybookRun.parse(rc, stdout, stderr, command)
+    except AssertionError as exc:
+        raise BenchError(f"{playbook.name}: {exc}") from None
+    return TimedRun(result, seconds, sampler.peak if sampler else 0, sampler.peak_pss if sampler else 0)
 
 
-def checked(run: PlaybookRun, what: str, log_path: Path) -> PlaybookRun:
-    if run.rc != 0:
-        raise BenchError(f"{what} failed (rc {run.rc}), output in {log_path}:\n{run.output[-4000:]}")
+def checked(run: TimedRun, what: str, log_path: Path) -> TimedRun:
+    if run.result.rc != 0:
+        raise BenchError(f"{what} failed, output in {log_path}(.stderr):\n{run.result.summary()}")
     return run
 
 
@@ -507,10 +487,13 @@ class Bench:  # pylint: disable=too-many-instance-attributes
     def __init__(self, args, work: Path):
         self.args = args
         self.work = work
-        self.kubeconfig = cluster_kubeconfig()
+        try:
+            self.kubeconfig = cluster_kubeconfig()
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            raise BenchError(f"no kubeconfig: {exc}") from exc
         if not Path(self.kubeconfig).is_file():
             raise BenchError(f"no kubeconfig at {self.kubeconfig}: start the local cluster (make cluster-up)")
-        self.env = ansible_env(self.kubeconfig)
+        self.env = ansible_env(KUBECONFIG=self.kubeconfig)
         self.cluster = Cluster(self.kubeconfig)
         self.prefix = f"bench-{secrets.token_hex(3)}"
         self.token = secrets.token_hex(24)  # 48 characters
@@ -542,10 +525,10 @@ class Bench:  # pylint: disable=too-many-instance-attributes
         extra = {"image_kind": "jupyter", "image_registry": REGISTRY, "image_push": True, "image_registry_tls": False}
         path = self.work / "build_image.log"
         run = checked(run_playbook(BUILD_IMAGE_PLAYBOOK, ["-e", json.dumps(extra)], self.env, path), "build_image.yml", path)
-        refs = re.findall(r"msg: (\S+/remotedev/[\w-]+:\w+)", run.output)
-        if not refs:
-            raise BenchError(f"no image reference in the output of build_image.yml ({path})")
-        return refs[-1]
+        ref = run.result.result("Show the image reference").get("msg", "")
+        if not isinstance(ref, str) or not IMAGE_REF.fullmatch(ref):
+            raise BenchError(f"no image reference from build_image.yml ({path}): {ref!r}")
+        return ref
 
     def vars_file(self) -> str:
         """The settings both sides deploy with (the namespace comes on its own -e)."""
@@ -615,7 +598,7 @@ class Bench:  # pylint: disable=too-many-instance-attributes
 
     # ------------------------------------------------------------ engine
 
-    def engine(self, namespace: str, hosts: list[str], name: str, sample: bool = False) -> PlaybookRun:
+    def engine(self, namespace: str, hosts: list[str], name: str, sample: bool = False) -> TimedRun:
         """deploy.yml over the N `hosts` (--forks N), then /api of every instance in parallel;
         seconds covers both."""
         inventory = write_inventory(self.work / f"inventory-{name}.yml", hosts)
@@ -630,9 +613,9 @@ class Bench:  # pylint: disable=too-many-instance-attributes
             sample=sample,
         )  # fmt: skip
         checked(run, f"deploy.yml ({name})", path)
-        missing = set(hosts) - set(run.recap)
+        missing = set(hosts) - set(run.result.stats)
         if missing:
-            raise BenchError(f"no PLAY RECAP line for {sorted(missing)} in {path}")
+            raise BenchError(f"no stats for {sorted(missing)} in the report {path}")
         urls = self.cluster.urls(namespace)
         in_parallel([lambda h=h: wait_api(urls[f"jupyter-{h}"]) for h in hosts])
         run.seconds = time.monotonic() - start
@@ -743,7 +726,7 @@ class Bench:  # pylint: disable=too-many-instance-attributes
 
         log(f"engine, no-op re-run over the {n} instances")
         noop = self.engine(ns_engine_n, self.hosts, "noop", sample=True)
-        changed = {h: noop.recap[h]["changed"] for h in self.hosts}
+        changed = {h: noop.result.changed(h) for h in self.hosts}
         details.update(noop_changed=changed, noop_peak_rss_mib=round(noop.peak_rss / 2**20, 1),
                        noop_peak_pss_mib=round(noop.peak_pss / 2**20, 1))
         all_zero = not any(changed.values())

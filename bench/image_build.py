@@ -52,9 +52,9 @@ def main() -> None:
         again = run_role(variables)
         walls.append(time.monotonic() - started)
         plays.append(play_seconds(again))
-        assert again.rc == 0 and again.changed == 0, again.failure
+        assert again.rc == 0 and again.changed() == 0, again.failure
     print(f"\nimage role, pip flavor, podman, push to {REGISTRY}")
-    print(f"first run ({'built' if first.changed else 'already there'}): {first_wall:6.1f} s")
+    print(f"first run ({'built' if first.changed() else 'already there'}): {first_wall:6.1f} s")
     print(f"nothing changed, {RUNS} runs: ansible-playbook wall time median {sorted(walls)[len(walls) // 2]:.2f} s, "
           f"role tasks median {sorted(plays)[len(plays) // 2]:.2f} s (target <= 3 s)")
 

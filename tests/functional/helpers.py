@@ -26,8 +26,11 @@ VENV_BIN = Path(sys.executable).parent
 NODE_DIR = Path(__file__).resolve().parent / "node"
 PROBE_DIR = Path(__file__).resolve().parent / "probe"
 
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
+# The collection's Python (ansible_collections.remotedev.jupyter) and
+# tests.support, imported by the test modules.
+for _path in (COLLECTIONS, REPO):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 
 def free_port():
@@ -178,79 +181,8 @@ class LiveServer:
 
 # ---------------------------------------------------------------- ansible
 
-
-def ansible_env(extra=None):
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
-        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCALHOST_WARNING": "0",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
-        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-        "PATH": str(VENV_BIN) + os.pathsep + env.get("PATH", ""),
-    })
-    env.update(extra or {})
-    return env
-
-
-class AnsibleRun:
-    def __init__(self, completed):
-        self.returncode = completed.returncode
-        self.stdout = completed.stdout
-        self.stderr = completed.stderr
-        # With -v, ansible prints its own lines before the callback's JSON document.
-        start = completed.stdout.find("{\n")
-        while start > 0 and completed.stdout[start - 1] != "\n":
-            start = completed.stdout.find("{\n", start + 1)
-        try:
-            self.data = json.loads(completed.stdout[start:])
-        except ValueError:
-            raise AssertionError("ansible did not print JSON (rc=%s):\n%s\n%s"
-                                 % (completed.returncode, completed.stdout[-3000:], completed.stderr[-3000:]))
-
-    def task_results(self):
-        """[(task name, result on localhost)] of the first play."""
-        return [(task["task"]["name"], task["hosts"]["localhost"]) for task in self.data["plays"][0]["tasks"]]
-
-    def result(self, name=None):
-        for task_name, result in self.task_results():
-            if name is None or task_name == name:
-                return result
-        raise AssertionError("no task %r in %s" % (name, [n for n, _r in self.task_results()]))
-
-    @property
-    def stats(self):
-        return self.data["stats"]["localhost"]
-
-
-def ansible_module(module, args, check=False, diff=False, verbosity=0, env=None):
-    """`ansible localhost -m <module> -a <json args>` with the json callback."""
-    command = [str(VENV_BIN / "ansible"), "localhost", "-m", module, "-a", json.dumps(args)]
-    command += _flags(check, diff, verbosity)
-    return AnsibleRun(subprocess.run(command, cwd=str(REPO), env=ansible_env(env), capture_output=True, text=True,
-                                     timeout=600, check=False))
-
-
-def ansible_playbook(playbook, extra_vars=None, check=False, diff=False, verbosity=0, env=None):
-    command = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
-    if extra_vars:
-        command += ["-e", json.dumps(extra_vars)]
-    command += _flags(check, diff, verbosity)
-    return AnsibleRun(subprocess.run(command, cwd=str(REPO), env=ansible_env(env), capture_output=True, text=True,
-                                     timeout=900, check=False))
-
-
-def _flags(check, diff, verbosity):
-    flags = []
-    if check:
-        flags.append("--check")
-    if diff:
-        flags.append("--diff")
-    if verbosity:
-        flags.append("-" + "v" * verbosity)
-    return flags
+# ansible-playbook on the controller itself (tests.support.playbook runs it).
+LOCAL = ("-i", "localhost,", "-c", "local")
 
 
 def node_verifier_ready():

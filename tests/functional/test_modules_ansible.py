@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ansible_module, ansible_playbook, free_port, show_config_json  # pylint: disable=import-error
+from helpers import LOCAL, free_port, show_config_json  # pylint: disable=import-error
+
+from tests.support.playbook import run_module, run_playbook
 
 from jupyter_server.auth.security import passwd_check
 
@@ -33,7 +35,8 @@ SETTINGS = {
 def write_config(dest, settings, check=False, diff=False, verbosity=0, **extra):
     extra_vars = {"config_dest": str(dest), "config_settings": settings}
     extra_vars.update(extra)
-    return ansible_playbook(PLAYBOOKS / "server_config.yml", extra_vars, check=check, diff=diff, verbosity=verbosity)
+    return run_playbook(PLAYBOOKS / "server_config.yml", *LOCAL, extra_vars=extra_vars, check=check, diff=diff,
+                        verbosity=verbosity)
 
 
 def snapshot(path):
@@ -50,7 +53,7 @@ def test_server_config_writes_then_is_idempotent_and_jupyter_loads_it(tmp_path):
 
     first = write_config(dest, SETTINGS, diff=True)
     result = first.result("Render and write the configuration")
-    assert first.stats["failures"] == 0, first.stdout[-3000:]
+    assert first.stats["localhost"]["failures"] == 0, first.summary()
     assert result["changed"] is True
     assert dest.read_text(encoding="utf-8") == result["content"]
     assert result["diff"]["before"] == ""
@@ -58,7 +61,7 @@ def test_server_config_writes_then_is_idempotent_and_jupyter_loads_it(tmp_path):
     assert result["migrated"] == [] and result["insecure_settings"] == []
 
     second = write_config(dest, SETTINGS, diff=True)
-    assert second.stats["changed"] == 0
+    assert second.changed("localhost") == 0
     assert second.result("Render and write the configuration")["checksum"] == result["checksum"]
 
     shown = show_config_json(dest.parent)
@@ -176,16 +179,16 @@ def test_server_config_json_format_with_dest(tmp_path):
     assert json.loads(dest.read_text()) == settings
     assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
     assert settings["PasswordIdentityProvider"]["hashed_password"] not in run.stdout
-    assert write_config(dest, settings, config_format="json").stats["changed"] == 0
+    assert write_config(dest, settings, config_format="json").changed("localhost") == 0
 
 
 def test_content_only_use_for_configmaps_and_secrets(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     password = "p\u00e4ssword-for-the-secret"
-    first = ansible_playbook(PLAYBOOKS / "content_only.yml", {"jupyter_password": password, "output_dir": str(out)},
-                             diff=True)
-    assert first.stats["failures"] == 0, first.stdout[-3000:]
+    first = run_playbook(PLAYBOOKS / "content_only.yml", *LOCAL,
+                         extra_vars={"jupyter_password": password, "output_dir": str(out)}, diff=True)
+    assert first.stats["localhost"]["failures"] == 0, first.summary()
     fragment = json.loads((out / "jupyter_server_config.json").read_text())
     hashed = fragment["PasswordIdentityProvider"]["hashed_password"]
     assert passwd_check(hashed, password)
@@ -195,9 +198,9 @@ def test_content_only_use_for_configmaps_and_secrets(tmp_path):
     assert shown["ServerApp"]["port"] == 8888
 
     # Next run with the stored hash: nothing changes, so the Secret and the pods stay as they are.
-    second = ansible_playbook(PLAYBOOKS / "content_only.yml",
-                              {"jupyter_password": password, "jupyter_existing_hash": hashed, "output_dir": str(out)})
-    assert second.stats["changed"] == 0, second.stdout[-3000:]
+    second = run_playbook(PLAYBOOKS / "content_only.yml", *LOCAL,
+                          extra_vars={"jupyter_password": password, "jupyter_existing_hash": hashed, "output_dir": str(out)})
+    assert second.changed("localhost") == 0, second.summary()
     summary = second.result("Show the results the test reads (no secrets)")["msg"]
     assert summary["hash_changed"] is False
     assert json.loads((out / "jupyter_server_config.json").read_text())["PasswordIdentityProvider"]["hashed_password"] \
@@ -210,10 +213,10 @@ def test_content_only_use_for_configmaps_and_secrets(tmp_path):
 def test_server_info_playbook_with_token_and_password(live_server):
     for credentials in ({"jupyter_token": live_server.token}, {"jupyter_password": live_server.password}):
         for check in (False, True):
-            run = ansible_playbook(PLAYBOOKS / "server_info.yml", dict(jupyter_url=live_server.url, **credentials),
-                                   check=check, diff=check)
-            assert run.stats["failures"] == 0, run.stdout[-4000:]
-            assert run.stats["changed"] == 0
+            run = run_playbook(PLAYBOOKS / "server_info.yml", *LOCAL, extra_vars=dict(jupyter_url=live_server.url, **credentials),
+                               check=check, diff=check)
+            assert run.stats["localhost"]["failures"] == 0, run.summary()
+            assert run.changed("localhost") == 0
             result = run.result("Read version, kernelspecs and kernels, and compute 6*7 in a kernel")
             assert result["execution"]["result"] == "42"
             assert result["url"] == live_server.url
@@ -222,18 +225,18 @@ def test_server_info_playbook_with_token_and_password(live_server):
 
 
 def test_server_info_never_logs_credentials(live_server):
-    run = ansible_playbook(PLAYBOOKS / "server_info.yml",
-                           {"jupyter_url": live_server.url, "jupyter_password": live_server.password}, verbosity=3)
-    assert run.stats["failures"] == 0
+    run = run_playbook(PLAYBOOKS / "server_info.yml", *LOCAL,
+                       extra_vars={"jupyter_url": live_server.url, "jupyter_password": live_server.password}, verbosity=3)
+    assert run.stats["localhost"]["failures"] == 0
     assert live_server.password not in run.stdout and live_server.password not in run.stderr
-    run = ansible_playbook(PLAYBOOKS / "server_info.yml",
-                           {"jupyter_url": live_server.url, "jupyter_token": live_server.token}, verbosity=3)
+    run = run_playbook(PLAYBOOKS / "server_info.yml", *LOCAL,
+                       extra_vars={"jupyter_url": live_server.url, "jupyter_token": live_server.token}, verbosity=3)
     assert live_server.token not in run.stdout and live_server.token not in run.stderr
 
 
 def test_server_info_wrong_token_fails_clearly(live_server):
     wrong = "wrong-token-0123456789"
-    run = ansible_module("remotedev.jupyter.server_info", {"url": live_server.url, "token": wrong}, verbosity=3)
+    run = run_module("remotedev.jupyter.server_info", {"url": live_server.url, "token": wrong}, verbosity=3)
     result = run.result()
     assert result["failed"] is True
     assert result["msg"] == "Jupyter Server at %s refused GET api/status (HTTP 403): the token was not accepted" \
@@ -242,15 +245,15 @@ def test_server_info_wrong_token_fails_clearly(live_server):
 
 
 def test_server_info_wrong_password_fails_clearly(live_server):
-    result = ansible_module("remotedev.jupyter.server_info", {"url": live_server.url, "password": "nope"}).result()
+    result = run_module("remotedev.jupyter.server_info", {"url": live_server.url, "password": "nope"}).result()
     assert result["failed"] is True
     assert result["msg"] == "password login to %s failed (HTTP 401): wrong password" % live_server.url
 
 
 def test_server_info_unreachable_server_fails_clearly():
     url = "http://127.0.0.1:%d/jupyter/" % free_port()
-    result = ansible_module("remotedev.jupyter.server_info",
-                            {"url": url, "token": "some-token-value", "timeout": 5}).result()
+    result = run_module("remotedev.jupyter.server_info",
+                        {"url": url, "token": "some-token-value", "timeout": 5}).result()
     assert result["failed"] is True
     assert result["msg"].startswith("cannot reach Jupyter Server at %s (GET api): " % url)
     assert "refused" in result["msg"].lower()
@@ -258,13 +261,13 @@ def test_server_info_unreachable_server_fails_clearly():
 
 def test_server_info_wrong_base_url_fails_clearly(live_server):
     url = "http://127.0.0.1:%d/" % live_server.port   # base_url /remotedev/ missing
-    result = ansible_module("remotedev.jupyter.server_info", {"url": url, "token": live_server.token}).result()
+    result = run_module("remotedev.jupyter.server_info", {"url": url, "token": live_server.token}).result()
     assert result["failed"] is True
     assert "HTTP 404" in result["msg"] and "base_url" in result["msg"]
 
 
 def test_server_info_unknown_kernel_fails_clearly(live_server):
-    result = ansible_module("remotedev.jupyter.server_info", {
+    result = run_module("remotedev.jupyter.server_info", {
         "url": live_server.url, "token": live_server.token, "execute": {"kernel": "julia-1.9", "code": "1"}}).result()
     assert result["failed"] is True
     assert result["msg"] == "execute.kernel: unknown kernel 'julia-1.9' at %s (available: python3)" % live_server.url
@@ -272,13 +275,13 @@ def test_server_info_unknown_kernel_fails_clearly(live_server):
 
 def test_server_info_code_errors(live_server):
     args = {"url": live_server.url, "token": live_server.token, "execute": {"code": "print('before')\n1/0"}}
-    failed = ansible_module("remotedev.jupyter.server_info", args).result()
+    failed = run_module("remotedev.jupyter.server_info", args).result()
     assert failed["failed"] is True
     assert failed["msg"] == "the code failed in kernel python3: ZeroDivisionError: division by zero"
     assert failed["execution"]["stdout"] == "before\n"
 
     args["execute"]["fail_on_error"] = False
-    reported = ansible_module("remotedev.jupyter.server_info", args).result()
+    reported = run_module("remotedev.jupyter.server_info", args).result()
     assert reported.get("failed") is not True
     assert reported["execution"]["status"] == "error"
     assert reported["execution"]["ename"] == "ZeroDivisionError"
@@ -287,7 +290,7 @@ def test_server_info_code_errors(live_server):
 
 
 def test_server_info_execute_timeout(live_server):
-    result = ansible_module("remotedev.jupyter.server_info", {
+    result = run_module("remotedev.jupyter.server_info", {
         "url": live_server.url, "token": live_server.token,
         "execute": {"code": "import time; time.sleep(30)", "timeout": 3}}).result()
     assert result["failed"] is True
@@ -296,8 +299,8 @@ def test_server_info_execute_timeout(live_server):
 
 
 def test_server_info_reports_running_kernels_and_status(live_server):
-    result = ansible_module("remotedev.jupyter.server_info",
-                            {"url": live_server.url, "token": live_server.token}, check=True).result()
+    result = run_module("remotedev.jupyter.server_info",
+                        {"url": live_server.url, "token": live_server.token}, check=True).result()
     assert result["changed"] is False
     assert result["version"] == "2.21.1"
     assert result["default_kernel"] == "python3"
@@ -313,21 +316,21 @@ def test_server_info_https_certificate_checks(live_tls_server):
     url = live_tls_server.url
     args = {"url": url, "token": live_tls_server.token, "execute": {"code": "6 * 7"}}
 
-    untrusted = ansible_module("remotedev.jupyter.server_info", args).result()
+    untrusted = run_module("remotedev.jupyter.server_info", args).result()
     assert untrusted["failed"] is True
     assert untrusted["msg"].startswith("cannot reach Jupyter Server at %s (GET api): " % url)
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted["msg"] and "ca_path" in untrusted["msg"]
 
     # Trusting the server's CA: REST and the wss:// kernel channel both verify it.
-    trusted = ansible_module("remotedev.jupyter.server_info", dict(args, ca_path=live_tls_server.ca_file)).result()
+    trusted = run_module("remotedev.jupyter.server_info", dict(args, ca_path=live_tls_server.ca_file)).result()
     assert trusted.get("failed") is not True, trusted
     assert trusted["execution"]["result"] == "42"
 
-    unchecked = ansible_module("remotedev.jupyter.server_info", dict(args, validate_certs=False)).result()
+    unchecked = run_module("remotedev.jupyter.server_info", dict(args, validate_certs=False)).result()
     assert unchecked.get("failed") is not True, unchecked
     assert unchecked["execution"]["result"] == "42"
 
-    by_password = ansible_module("remotedev.jupyter.server_info", {
+    by_password = run_module("remotedev.jupyter.server_info", {
         "url": url, "password": live_tls_server.password, "ca_path": live_tls_server.ca_file,
         "execute": {"code": "print('over wss')"}}).result()
     assert by_password["execution"]["stdout"] == "over wss\n"

@@ -18,7 +18,9 @@ import subprocess
 
 import pytest
 
-from helpers import NODE_DIR, ansible_module, node_verifier_ready  # pylint: disable=import-error
+from helpers import NODE_DIR, node_verifier_ready  # pylint: disable=import-error
+
+from tests.support.playbook import run_module
 
 from ansible_collections.remotedev.jupyter.plugins.module_utils._password import (
     hash_password,
@@ -102,38 +104,38 @@ def test_hashes_made_by_code_server_are_kept():
 
 
 def test_module_makes_a_jupyter_hash_and_keeps_it():
-    first = ansible_module("remotedev.jupyter.password_hash", {"password": "s3cret"}).result()
+    first = run_module("remotedev.jupyter.password_hash", {"password": "s3cret"}).result()
     assert first.get("failed") is not True, first
     assert first["changed"] is True
     assert first["format"] == "jupyter" and first["algorithm"] == "argon2"
     assert passwd_check(first["hash"], "s3cret")
 
-    again = ansible_module("remotedev.jupyter.password_hash",
-                           {"password": "s3cret", "existing_hash": first["hash"]}).result()
+    again = run_module("remotedev.jupyter.password_hash",
+                       {"password": "s3cret", "existing_hash": first["hash"]}).result()
     assert again["changed"] is False
     # The kept hash is returned as is, not as no_log asterisks.
     assert again["hash"] == first["hash"]
 
-    rotated = ansible_module("remotedev.jupyter.password_hash",
-                             {"password": "n3w", "existing_hash": first["hash"]}).result()
+    rotated = run_module("remotedev.jupyter.password_hash",
+                         {"password": "n3w", "existing_hash": first["hash"]}).result()
     assert rotated["changed"] is True
     assert passwd_check(rotated["hash"], "n3w") and not passwd_check(rotated["hash"], "s3cret")
 
 
 def test_module_in_check_mode_computes_the_same_way():
     existing = make_hash("s3cret", "code_server", "argon2")
-    kept = ansible_module("remotedev.jupyter.password_hash",
-                          {"password": "s3cret", "format": "code_server", "existing_hash": existing},
-                          check=True, diff=True).result()
+    kept = run_module("remotedev.jupyter.password_hash",
+                      {"password": "s3cret", "format": "code_server", "existing_hash": existing},
+                      check=True, diff=True).result()
     assert kept["changed"] is False and kept["hash"] == existing
-    new = ansible_module("remotedev.jupyter.password_hash", {"password": "s3cret", "format": "code_server"},
-                         check=True).result()
+    new = run_module("remotedev.jupyter.password_hash", {"password": "s3cret", "format": "code_server"},
+                     check=True).result()
     assert new["changed"] is True
     assert node_request({"verify": [{"hash": new["hash"], "password": "s3cret"}]}) == [True]
 
 
 def test_module_sha1_is_legacy_and_warned():
-    run = ansible_module("remotedev.jupyter.password_hash", {"password": "s3cret", "algorithm": "sha1"})
+    run = run_module("remotedev.jupyter.password_hash", {"password": "s3cret", "algorithm": "sha1"})
     result = run.result()
     assert passwd_check(result["hash"], "s3cret")
     assert any("legacy" in warning for warning in result.get("warnings", [])), result
@@ -146,19 +148,19 @@ def test_module_sha1_is_legacy_and_warned():
     ({"password": "s3cret", "format": "htpasswd"}, "value of format must be one of: jupyter, code_server"),
 ])
 def test_module_bad_input_fails_clearly(args, message):
-    run = ansible_module("remotedev.jupyter.password_hash", args)
+    run = run_module("remotedev.jupyter.password_hash", args)
     result = run.result()
     assert result["failed"] is True
     assert message in result["msg"]
-    assert run.stats["failures"] == 1
+    assert run.stats["localhost"]["failures"] == 1
 
 
 def test_module_never_logs_the_password_even_at_vvv():
     password = "never-in-any-log-\u00e9-7f3a9c"
     existing = make_hash(password, "jupyter", "argon2")
     # ANSIBLE_INJECT_INVOCATION puts the module arguments into the result.
-    run = ansible_module("remotedev.jupyter.password_hash", {"password": password, "existing_hash": existing},
-                         verbosity=3, env={"ANSIBLE_INJECT_INVOCATION": "1"})
+    run = run_module("remotedev.jupyter.password_hash", {"password": password, "existing_hash": existing},
+                     verbosity=3, env={"ANSIBLE_INJECT_INVOCATION": "1"})
     assert run.result()["changed"] is False
     assert password not in run.stdout and password not in run.stderr
     # The echoed arguments keep both secrets masked, though the kept hash is the result.

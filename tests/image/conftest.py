@@ -1,6 +1,6 @@
 """Fixtures of the image tests: the real local registry, Debian's dockerd
 started by hand, the debootstrap base image, and a runner for the image role
-through ansible-playbook.
+through ansible-playbook (tests/support/playbook.py).
 
 Everything is real: images are built by the role with podman and with dockerd,
 pushed to the registry on 127.0.0.1:5000, pulled back and run.
@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -27,13 +27,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.support.playbook import CACHE_DIR, PlaybookRun, run_playbook  # noqa: E402  pylint: disable=unused-import
+
 REGISTRY = os.environ.get("REMOTEDEV_REGISTRY", "127.0.0.1:5000")
 DOCKER_HOST = "unix:///run/remotedev-dockerd.sock"
-CACHE_DIR = Path(
-    os.environ.get("REMOTEDEV_CACHE_DIR")
-    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "remotedev-jupyter"
-)
 # One namespace per test session in the registry, so runs never see each
 # other's tags (the content-addressed tags would otherwise make a second
 # session skip every build).
@@ -176,43 +176,19 @@ def scratch_registry():
 
 
 @dataclass
-class RoleRun:
-    rc: int
-    stdout: str
-    facts: dict
-    stats: dict
-    tasks: list[dict]
-    report: dict
+class RoleRun(PlaybookRun):
+    """A run of the image role (tests/support/playbook.py's result) and the
+    image facts the added play wrote."""
 
-    @property
-    def changed(self) -> int:
-        return sum(host.get("changed", 0) for host in self.stats.values())
-
-    def task(self, fragment: str) -> list[dict]:
-        """Results of the tasks whose name contains `fragment`."""
-        return [t for t in self.tasks if fragment in t["name"]]
-
-    def ran(self, fragment: str) -> bool:
-        """Whether a task containing `fragment` ran (was not skipped)."""
-        return any(not (r.get("skipped") or "skip_reason" in r) for t in self.task(fragment) for r in t["results"])
-
-    @property
-    def failure(self) -> str:
-        """Message of the last failed task: the one that ended the run (a
-        rescue's explanation comes after the failure it rescued)."""
-        messages = [r.get("msg", "") for t in self.tasks for r in t["results"] if r.get("failed")]
-        last = messages[-1] if messages else ""
-        return last if isinstance(last, str) else json.dumps(last)
+    facts: dict = field(default_factory=dict)
 
 
 def run_role(variables: dict, check_mode: bool = False, timeout: int = 3600, env: dict | None = None,
              verbosity: int = 0) -> RoleRun:
     """Run playbooks/build_image.yml (the shipped entry point) with `variables`
-    as extra vars; the json callback gives the per-task results."""
+    as extra vars, then a play that writes the image facts for the test."""
     with tempfile.TemporaryDirectory() as tmp:
-        vars_file = Path(tmp) / "vars.json"
         facts_file = Path(tmp) / "facts.json"
-        vars_file.write_text(json.dumps(variables))
         playbook = Path(tmp) / "play.yml"
         playbook.write_text(
             f"- ansible.builtin.import_playbook: {REPO / 'playbooks/build_image.yml'}\n"
@@ -230,35 +206,10 @@ def run_role(variables: dict, check_mode: bool = False, timeout: int = 3600, env
             "      check_mode: false\n"
             "      changed_when: false\n"
         )
-        args = [VENV_BIN / "ansible-playbook", playbook, "-e", f"@{vars_file}"]
-        if check_mode:
-            args.append("--check")
-        if verbosity:
-            args.append("-" + "v" * verbosity)
-        extra_env = env or {}
-        env = {
-            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-            "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
-            "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
-            "REMOTEDEV_CACHE_DIR": str(CACHE_DIR),
-            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
-            **extra_env,
-        }
-        result = run(args, check=False, env=env, timeout=timeout, cwd=REPO)
-        try:
-            report = json.loads(result.stdout[result.stdout.index("{"):])
-        except ValueError as exc:
-            raise AssertionError(f"no json report from ansible-playbook:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}") from exc
-        tasks = []
-        for play in report["plays"]:
-            for task in play["tasks"]:
-                results = list(task["hosts"].values())
-                flat = []
-                for res in results:
-                    flat.extend(res.get("results", [res]) if "results" in res else [res])
-                tasks.append({"name": task["task"]["name"], "results": flat or results})
+        result = run_playbook(playbook, extra_vars=variables, check=check_mode, verbosity=verbosity, env=env,
+                              timeout=timeout)
         facts = json.loads(facts_file.read_text()) if facts_file.exists() else {}
-        return RoleRun(result.returncode, result.stdout + result.stderr, facts, report.get("stats", {}), tasks, report)
+        return RoleRun(result.rc, result.stdout, result.stderr, result.report, result.command, facts)
 
 
 @pytest.fixture(scope="session")

@@ -5,17 +5,16 @@ output, not even at -vvv."""
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
 import uuid
-from pathlib import Path
 
 import bcrypt
 import pytest
 
-from conftest import REPO, RUN_ID, VENV_BIN, CACHE_DIR, run, run_role
+from conftest import REPO, RUN_ID, run_role
 from test_pip_image import KERNELS
+
+from tests.support.playbook import run_playbook
 
 USER = "ci-pusher"
 
@@ -44,20 +43,15 @@ def test_credentials(builder, scratch_registry, base_image, request):
         assert "Nothing was built or pushed" in anonymous.failure
 
         with_credentials = dict(variables, image_registry_username=USER, image_registry_password=password)
-        vars_file = Path(home) / "vars.json"
-        vars_file.write_text(json.dumps(with_credentials))
-        verbose = run([VENV_BIN / "ansible-playbook", REPO / "playbooks/build_image.yml", "-e", f"@{vars_file}", "-vvv"],
-                      check=False, cwd=REPO, timeout=3600,
-                      env={**env, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "REMOTEDEV_CACHE_DIR": str(CACHE_DIR),
-                           "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"})
-        output = verbose.stdout + verbose.stderr
-        assert verbose.returncode == 0, output[-5000:]
-        assert password not in output, "the registry password leaked into the output"
+        verbose = run_playbook(REPO / "playbooks/build_image.yml", extra_vars=with_credentials, verbosity=3, env=env,
+                               timeout=3600)
+        assert verbose.rc == 0, verbose.summary()
+        assert password not in verbose.output, "the registry password leaked into the output"
         pushed = scratch_registry.tags(repository, auth=(USER, password))
         assert len(pushed) == 1
 
         again = run_role(with_credentials, env=env)
         assert again.rc == 0, again.failure
-        assert again.changed == 0
+        assert again.changed() == 0
         assert again.facts["tag"] in pushed
-        assert password not in again.stdout
+        assert password not in again.output
