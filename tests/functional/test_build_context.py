@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import stat
 
-import helpers  # noqa: F401  pylint: disable=import-error,unused-import  (puts tests.support on sys.path)
+# helpers puts tests.support on sys.path.
+import helpers  # noqa: F401  pylint: disable=import-error,unused-import
 
 from tests.support.playbook import run_module
 

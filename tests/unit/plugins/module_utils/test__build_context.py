@@ -405,8 +405,8 @@ def test_a_symlinked_directory_in_dest_is_replaced_not_followed(tmp_path):
 def test_check_mode_plans_and_touches_nothing(tmp_path):
     plan, diffs = build(tmp_path, FILES, check=True)
     assert plan.created[0] == "Containerfile" and len(plan.created) == 7
-    assert [d["before_header"] for d in diffs] == ["Containerfile (absent)", "bin/jupyter-healthcheck (absent)",
-                                                    "prefix/etc/jupyter/jupyter_config.json (absent)"]
+    assert [d["before_header"] for d in diffs] == [
+        "Containerfile (absent)", "bin/jupyter-healthcheck (absent)", "prefix/etc/jupyter/jupyter_config.json (absent)"]
     assert not (tmp_path / "ctx").exists()
 
     build(tmp_path, FILES)
