@@ -18,7 +18,7 @@ description:
     nothing.
   - Every path is relative to O(dest); an absolute path or one with a C(..) component is refused with a
     message naming the item, before anything is written.
-  - The role M(remotedev.jupyter.image) writes its build contexts with it.
+  - The role C(remotedev.jupyter.image) writes its build contexts with it.
 author:
   - remotedev.jupyter maintainers (!UNKNOWN)
 options:
