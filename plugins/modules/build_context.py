@@ -80,24 +80,21 @@ options:
         a link.
     type: bool
     default: false
+extends_documentation_fragment:
+  - remotedev.jupyter._attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: full
     details:
       - One diff per file written or changed and per path removed, with the mode in the headers. Linked
         inputs and directories have none; contents larger than 104448 bytes (Ansible's default
         C(max_file_size_for_diff)) or not UTF-8 text are described instead of shown.
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
   platform:
-    description: Target OS/families that can be operated against.
     support: full
-    platforms: posix
 notes:
   - Owner and group are not managed - new files and directories belong to the user the module runs as, hard
     links share their source's.

@@ -44,26 +44,23 @@ options:
     type: str
     choices: [converge, status]
     default: converge
+extends_documentation_fragment:
+  - remotedev.jupyter._attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details:
       - Every apply and delete is a server-side dry run. While the namespace does not exist yet, the objects
         in it are listed as would-be-created.
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: full
     details:
       - One diff per changed object, as YAML, without the fields the API server owns; Secret values are
         shown only as redacted, changed or unchanged.
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
   platform:
-    description: Target OS/families that can be operated against.
     support: full
-    platforms: posix
     details:
       - Runs on the controller and talks to the Kubernetes API.
   action:

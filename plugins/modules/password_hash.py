@@ -54,29 +54,24 @@ options:
       - When it verifies against O(password) and is of the requested O(format) and O(algorithm),
         it is returned unchanged and C(changed=false). Otherwise a new hash is made.
     type: str
+extends_documentation_fragment:
+  - remotedev.jupyter._attributes
+  - remotedev.jupyter._attributes.actiongroup_jupyter
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details:
       - The hash is computed in check mode too; the module changes nothing either way.
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: partial
     details:
       - Idempotent when the previous hash is passed in O(existing_hash); without it every run makes a new salt.
   platform:
-    description: Target OS/families that can be operated against.
     support: full
-    platforms: posix
   action_group:
-    description: Use C(group/remotedev.jupyter.jupyter) in C(module_defaults) to set defaults for this module.
     support: full
-    membership:
-      - remotedev.jupyter.jupyter
 seealso:
   - module: remotedev.jupyter.server_config
 """

@@ -72,31 +72,25 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - remotedev.jupyter._attributes
+  - remotedev.jupyter._attributes.actiongroup_jupyter
   - ansible.builtin.files
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: full
     details:
       - Secret values are masked in the diff and in RV(content) when O(dest) is set.
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
   safe_file_operations:
     description: Uses Ansible's strict file operation functions to ensure proper permissions and avoid data corruption.
     support: full
   platform:
-    description: Target OS/families that can be operated against.
     support: full
-    platforms: posix
   action_group:
-    description: Use C(group/remotedev.jupyter.jupyter) in C(module_defaults) to set defaults for this module.
     support: full
-    membership:
-      - remotedev.jupyter.jupyter
 notes:
   - The password hash belongs in a Kubernetes Secret, the rest of the configuration in a ConfigMap - render
     the hash on its own with O(format=json) and mount it into a directory of C(JUPYTER_CONFIG_PATH).

@@ -73,31 +73,26 @@ options:
             error is only returned.
         type: bool
         default: true
+extends_documentation_fragment:
+  - remotedev.jupyter._attributes
+  - remotedev.jupyter._attributes.actiongroup_jupyter
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details:
       - This action does not modify state (except for the short-lived kernel of O(execute)).
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: none
     details:
       - This action does not modify state.
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
     details:
       - This action does not modify state.
   platform:
-    description: Target OS/families that can be operated against.
     support: full
-    platforms: posix
   action_group:
-    description: Use C(group/remotedev.jupyter.jupyter) in C(module_defaults) to set defaults for this module.
     support: full
-    membership:
-      - remotedev.jupyter.jupyter
 notes:
   - Run it where the server is reachable, usually C(delegate_to=localhost) with a port-forward or an ingress URL.
 seealso:
