@@ -7,8 +7,9 @@
 #                        failing on breakages, teardown keeping data, purge
 #                        (the order and the reasons: extensions/molecule/default/molecule.yml)
 #
-# The cluster: $KUBECONFIG when the caller gives one, else the local cluster,
-# which molecule's create step brings up (mk/cluster.mk).
+# The cluster: $KUBECONFIG when the caller gives one, else the local cluster
+# (mk/cluster.mk), started before molecule: the first step of `molecule test`
+# (destroy: purge what an interrupted run left) already needs it.
 
 E2E_NODE_DIR := tests/e2e/node
 MOLECULE_ARGS ?=
@@ -20,7 +21,7 @@ $(E2E_NODE_DIR)/node_modules/.installed: $(E2E_NODE_DIR)/package.json $(E2E_NODE
 	cd $(E2E_NODE_DIR) && npm ci --no-audit --no-fund
 	touch $@
 
-test-molecule: venv collection system-deps e2e-node-deps ## molecule test: every lifecycle proof on the cluster, once
+test-molecule: venv collection system-deps e2e-node-deps $(LOCAL_CLUSTER) ## molecule test: every lifecycle proof on the cluster, once
 	$(BIN)/molecule test $(MOLECULE_ARGS)
 TEST_TARGETS += test-molecule
 
@@ -30,5 +31,5 @@ molecule-converge: venv collection system-deps e2e-node-deps ## molecule create,
 molecule-verify: venv collection e2e-node-deps ## molecule verify against the converged deployment
 	$(BIN)/molecule verify $(MOLECULE_ARGS)
 
-molecule-destroy: venv collection ## molecule destroy: teardown with purge
+molecule-destroy: venv collection $(LOCAL_CLUSTER) ## molecule destroy: teardown with purge
 	$(BIN)/molecule destroy $(MOLECULE_ARGS)
