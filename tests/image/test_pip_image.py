@@ -16,8 +16,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import RUN_ID, Engine, free_port_pair, run_role
+from conftest import REPO, RUN_ID, Engine, free_port_pair, run_role
 from jupyter_probe import KernelSocket, api, p50, wait_for_api
 
 KERNELS = [
@@ -26,6 +27,16 @@ KERNELS = [
     {"name": "tools", "display_name": "Python 3 (tools)", "packages": ["six"], "env": {"REMOTEDEV_KERNEL": "tools"}},
 ]
 USER_HOME = "/home/jovyan"
+
+
+def test_molecule_builds_this_image():
+    """Molecule's prepare builds the Jupyter image with podman from its
+    inventory; with the same settings as the podman build here, every layer
+    is in podman's cache by then (one image build per run)."""
+    scenario = yaml.safe_load((REPO / "extensions/molecule/default/molecule.yml").read_text())
+    inventory = scenario["provisioner"]["inventory"]["group_vars"]["all"]
+    assert inventory["image_kernels"] == KERNELS
+    assert (inventory["image_builder"], inventory["image_flavor"]) == ("podman", "pip")
 
 
 def role_vars(builder: str, registry: str, base_image: str, dockerd: str | None, **extra) -> dict:
