@@ -167,15 +167,18 @@ def main():
     if algorithm == "sha1":
         module.warn("algorithm=sha1 is a legacy, fast hash: use argon2 unless an old server needs sha1")
 
-    result = dict(changed=changed, hash=hashed, format=hash_format, algorithm=algorithm)
-    if not changed:
-        # The kept hash is the result, exactly as a new hash would be: stop the
-        # no_log filter of existing_hash from turning it into asterisks, but
-        # keep it out of the echoed module arguments.
-        module.no_log_values.discard(hashed)
-        result["invocation"] = {
-            "module_args": dict(module.params, password=NO_LOG_PLACEHOLDER, existing_hash=NO_LOG_PLACEHOLDER)
-        }
+    # Ansible replaces every occurrence of a no_log value in a module's result
+    # with asterisks: with the password "a", both "argon2" and the hash itself
+    # came back corrupted, and a corrupted hash stored in a Secret locks the
+    # user out. The result is built from the hash, format and algorithm only,
+    # never from the password, so the module masks the echoed arguments itself
+    # and nothing in the result is rewritten.
+    module.no_log_values.clear()
+    result = dict(
+        changed=changed, hash=hashed, format=hash_format, algorithm=algorithm,
+        invocation={"module_args": dict(module.params, password=NO_LOG_PLACEHOLDER,
+                                        existing_hash=NO_LOG_PLACEHOLDER if module.params["existing_hash"] else None)},
+    )
     module.exit_json(**result)
 
 

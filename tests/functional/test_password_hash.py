@@ -122,6 +122,26 @@ def test_module_makes_a_jupyter_hash_and_keeps_it():
     assert passwd_check(rotated["hash"], "n3w") and not passwd_check(rotated["hash"], "s3cret")
 
 
+@pytest.mark.parametrize("password,hash_format", [
+    ("a", "jupyter"), ("argon2", "jupyter"), ("2", "jupyter"), ("$", "code_server"), ("v=19", "code_server"),
+])
+def test_module_result_is_not_rewritten_by_masking(password, hash_format):
+    """Ansible masks every occurrence of a no_log value in a module's result:
+    a password that is part of its own hash (or of "argon2") must still come
+    back as a hash that verifies, in the real format and algorithm."""
+    first = run_module("remotedev.jupyter.password_hash", {"password": password, "format": hash_format}).result()
+    assert first.get("failed") is not True, first
+    assert (first["format"], first["algorithm"]) == (hash_format, "argon2")
+    assert "********" not in first["hash"]
+    if hash_format == "jupyter":
+        assert passwd_check(first["hash"], password)
+    else:
+        assert node_request({"verify": [{"hash": first["hash"], "password": password}]}) == [True]
+    kept = run_module("remotedev.jupyter.password_hash",
+                      {"password": password, "format": hash_format, "existing_hash": first["hash"]}).result()
+    assert kept["changed"] is False and kept["hash"] == first["hash"]
+
+
 def test_module_in_check_mode_computes_the_same_way():
     existing = make_hash("s3cret", "code_server", "argon2")
     kept = run_module("remotedev.jupyter.password_hash",
