@@ -37,7 +37,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_componen
     PreflightError,
     generate_secret,
 )
-from ansible_collections.remotedev.jupyter.plugins.module_utils._password import hash_password
+from ansible_collections.remotedev.jupyter.plugins.module_utils._password import MIN_PASSWORD_LENGTH, hash_password
 
 CONFIG_DIR = "/etc/code-server"
 CONFIG_KEY = "config.yaml"
@@ -68,6 +68,8 @@ class CodeServer(Component):
         check_names(problems, s, ["name"], extra_names=["jupyter_name"])
         super().check(problems)
         problems.in_range("password_length", 12, 256)
+        problems.min_length("password", MIN_PASSWORD_LENGTH, "password",
+                            "one is generated once and kept, unless %s is given" % s.var("password_hash"))
         problems.check(
             s["home"].startswith("/")
             and (not s["jupyter_url"] or HTTP_URL.match(s["jupyter_url"]))

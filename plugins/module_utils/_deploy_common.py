@@ -89,6 +89,14 @@ class Problems:
         self.check(low <= value <= high, "%s=%s is out of range: it must be %s-%s%s."
                    % (self.s.var(name), value, low, high, why))
 
+    def min_length(self, name, low, what, if_empty):
+        """An explicit secret (a token, a password) of at least `low` characters;
+        empty means `if_empty`. The message never shows the value."""
+        value = self.s[name] or ""
+        self.check(not value or len(value) >= low,
+                   "%s is %d characters long: an explicit %s must have at least %d (or leave it empty: %s)."
+                   % (self.s.var(name), len(value), what, low, if_empty))
+
     def raise_if_any(self):
         if self.messages:
             raise InvalidSettings(" ".join(self.messages) + " Nothing was changed.")

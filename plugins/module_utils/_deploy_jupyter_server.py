@@ -37,7 +37,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_componen
     PreflightError,
     generate_secret,
 )
-from ansible_collections.remotedev.jupyter.plugins.module_utils._password import hash_password
+from ansible_collections.remotedev.jupyter.plugins.module_utils._password import MIN_PASSWORD_LENGTH, hash_password
 from ansible_collections.remotedev.jupyter.plugins.module_utils._server_config import (
     SettingsError,
     prepare_settings,
@@ -50,6 +50,9 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._server_config i
 CONFIG_DIR = "/etc/jupyter"
 SECRET_DIR = "/etc/jupyter-secret"
 TOKEN_KEY = "token"
+# An explicit token is held to the length of a generated one: it is all that
+# stands between the network and code execution.
+MIN_TOKEN_LENGTH = 32
 HASH_KEY = "password-hash"
 CONFIG_KEY = "jupyter_server_config.py"
 SECRET_CONFIG_KEY = "jupyter_server_config.json"
@@ -87,7 +90,9 @@ class JupyterServer(Component):
         problems.in_range("gpu_count", 0, 64)
         problems.in_range("cull_idle_timeout", 0, 31536000)
         problems.in_range("cull_interval", 1, 86400)
-        problems.in_range("token_length", 32, 256)
+        problems.in_range("token_length", MIN_TOKEN_LENGTH, 256)
+        problems.min_length("token", MIN_TOKEN_LENGTH, "token", "one is generated once and kept")
+        problems.min_length("password", MIN_PASSWORD_LENGTH, "password", "token login only")
         for class_name, traits in sorted(RESERVED_TRAITS.items()):
             given = s["settings"].get(class_name)
             clash = [t for t in traits if isinstance(given, dict) and t in given]

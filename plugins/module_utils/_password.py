@@ -40,6 +40,11 @@ CODE_SERVER_ARGON2_PARAMETERS = {"memory_cost": 65536, "time_cost": 3, "parallel
 SHA1_SALT_HEX_CHARS = 12
 
 
+# The shortest password the roles accept when one is given explicitly (the
+# password_hash module hashes whatever it is given; the roles decide).
+MIN_PASSWORD_LENGTH = 8
+
+
 class PasswordHashError(ValueError):
     """Bad input; the message names the option."""
 

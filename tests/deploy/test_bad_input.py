@@ -70,6 +70,8 @@ def deploy(inventory, kube_env):
          "jupyter_server_settings.IdentityProvider sets token: secrets would end up in the ConfigMap"),
         (["-e", '{"jupyter_server_settings": {"ServerApp": {"port": 9999, "open_browser": false}}}'],
          "jupyter_server_settings.ServerApp sets port:"),
+        (["-e", "jupyter_server_password=a"], "jupyter_server_password is 1 characters long"),
+        (["-e", "jupyter_server_token=abc"], "jupyter_server_token is 3 characters long"),
         (["-e", "jupyter_server_image="], "jupyter_server_image is empty"),
         (["-e", "jupyter_server_storage_class=no-such-class"], "StorageClass no-such-class (jupyter_server_storage_class) does not exist"),
         (["-e", "jupyter_server_route_enabled=true", "-e", "jupyter_server_route_host=a.example.test"],

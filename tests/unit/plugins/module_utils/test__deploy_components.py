@@ -667,6 +667,8 @@ def problems_of(component):
     ({"root_dir": "relative/dir"}, "jupyter_server_root_dir, jupyter_server_home and jupyter_server_scratch_dirs must be"),
     ({"base_url": "/a?b"}, "jupyter_server_base_url a URL path"),
     ({"image": "bad image"}, "jupyter_server_image is not a valid reference"),
+    ({"token": "abc"}, "jupyter_server_token is 3 characters long: an explicit token must have at least 32"),
+    ({"password": "a"}, "jupyter_server_password is 1 characters long: an explicit password must have at least 8"),
 ])
 def test_jupyter_validation_names_the_variable(overrides, fragment):
     assert fragment in problems_of(jupyter(**overrides))
@@ -682,6 +684,7 @@ def test_jupyter_validation_names_the_variable(overrides, fragment):
     ({"render_only": True, "render_dest": "/tmp/x.yaml", "jupyter_url": ""}, "With code_server_render_only"),
     ({"ingress_enabled": True}, "code_server_ingress_enabled needs code_server_ingress_hosts"),
     ({"env": [{"name": 3}]}, "code_server_env[0] has no name"),
+    ({"password": "seven77"}, "code_server_password is 7 characters long: an explicit password must have at least 8"),
 ])
 def test_code_server_validation_names_the_variable(overrides, fragment):
     assert fragment in problems_of(code_server(**overrides))
@@ -694,6 +697,13 @@ def test_several_problems_reported_together():
                      "jupyter_server_env[0]", "jupyter_server_render_dest", "ServerApp sets token"):
         assert fragment in message
     assert message.count("Nothing was changed.") == 1
+
+
+def test_explicit_credentials_at_the_minimum_length_pass_and_never_show_in_messages():
+    jupyter(token="t" * 32, password="p" * 8).validate()
+    code_server(password="p" * 8).validate()
+    message = problems_of(jupyter(token="secret-tok", password="pass-7c", port=70000))
+    assert "secret-tok" not in message and "pass-7c" not in message
 
 
 def test_render_only_needs_an_image():
