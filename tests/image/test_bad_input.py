@@ -88,4 +88,3 @@ def test_unreachable_registry(base_image, tmp_path):
     assert f"cannot look up remotedev/jupyter-server in the registry {address}" in result.failure
     assert "Nothing was built or pushed" in result.failure
     assert_nothing_done(result)
-
