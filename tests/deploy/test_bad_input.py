@@ -84,7 +84,8 @@ def deploy(inventory, kube_env):
     ],
     ids=[
         "namespace", "instance", "port-range", "port-type", "service-port", "unknown-trait", "trait-type",
-        "secret-in-settings", "port-in-settings", "short-password", "short-token", "no-image", "storage-class", "route-not-openshift", "ingress-without-host", "code-server-without-jupyter",
+        "secret-in-settings", "port-in-settings", "short-password", "short-token", "no-image", "storage-class",
+        "route-not-openshift", "ingress-without-host", "code-server-without-jupyter",
     ],  # fmt: skip
 )
 def test_rejected_before_any_change(deploy, kube, extra, message):
