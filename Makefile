@@ -19,7 +19,7 @@ LINT_VENV := $(CURDIR)/.venv-lint
 BIN := $(VENV)/bin
 LINT_BIN := $(LINT_VENV)/bin
 COLLECTION_LINK := .collections/ansible_collections/remotedev/jupyter
-SANITY_ROOT := $(CACHE_DIR)/ansible-test/ansible_collections/remotedev/jupyter
+SANITY_ROOT ?= $(CACHE_DIR)/ansible-test/ansible_collections/remotedev/jupyter
 CONTROLLER_PYTHON_VERSION = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
 export PATH := $(BIN):$(PATH)
