@@ -15,6 +15,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     CONFIG_CHECKSUM_ANNOTATION,
     SECRET_CHECKSUM_ANNOTATION,
     DNS_SUBDOMAIN,
+    check_each,
     check_names,
     client_pod_labels,
     configmap_object,
@@ -37,13 +38,19 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_componen
     PreflightError,
     generate_secret,
 )
-from ansible_collections.remotedev.jupyter.plugins.module_utils._password import MIN_PASSWORD_LENGTH, hash_password
+from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_values import extension_problem
+from ansible_collections.remotedev.jupyter.plugins.module_utils._password import (
+    MIN_PASSWORD_LENGTH,
+    hash_password,
+    hash_problem,
+)
 
 CONFIG_DIR = "/etc/code-server"
 CONFIG_KEY = "config.yaml"
 HASH_KEY = "hashed-password"
 PASSWORD_KEY = "password"
 HTTP_URL = re.compile(r"^https?://\S+/$")
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 
 
 class CodeServer(Component):
@@ -54,6 +61,7 @@ class CodeServer(Component):
     what = "code-server"
     data_volume = "home"
     single_replica_reason = " (one home volume)"
+    reserved_env = ("CODE_SERVER_CONFIG", "HASHED_PASSWORD")
 
     def __init__(self, settings):
         super().__init__(settings)
@@ -79,6 +87,21 @@ class CodeServer(Component):
             "With %s there is no cluster to read them from: give both, or set %s to \"\" for no connection."
             % (s.var("home"), s.var("jupyter_url"), json.dumps(s["jupyter_url"]), s.var("jupyter_secret_name"),
                json.dumps(s["jupyter_secret_name"]), s.var("render_only"), s.var("jupyter_name")))
+        problems.check(bool(SECRET_KEY.match(s["jupyter_token_key"])),
+                       "%s must be a Secret key (letters, digits, '-', '_' and '.'; got %s)."
+                       % (s.var("jupyter_token_key"), json.dumps(s["jupyter_token_key"])))
+        if s["password_hash"]:
+            reason = hash_problem(s["password_hash"], "code_server")
+            problems.check(not reason, "%s is not a hash code-server accepts: %s (the value is not shown). Make one "
+                                       "with remotedev.jupyter.password_hash (format=code_server), or set %s instead."
+                           % (s.var("password_hash"), reason, s.var("password")))
+        # Each extension becomes an argument of code-server's command line: one
+        # starting with '-' would be an option (--user-data-dir=...), not an extension.
+        check_each(problems, s, "extensions", ["[%d]: %s" % (i, extension_problem(e))
+                                               for i, e in enumerate(s["extensions"]) if extension_problem(e)])
+        bad_gallery = sorted(k for k, v in s["extensions_gallery"].items() if not isinstance(v, str))
+        problems.check(not bad_gallery, "%s: %s must be strings (URLs)." % (s.var("extensions_gallery"),
+                                                                            ", ".join(map(str, bad_gallery))))
 
     # ------------------------------------------------------------ preflight
 

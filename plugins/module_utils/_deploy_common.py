@@ -24,6 +24,19 @@ try:
 except ImportError:  # pragma: no cover - PyYAML comes with ansible-core, where the engine runs
     HAS_YAML = False
 
+from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_values import (
+    AFFINITY_KEYS,
+    dns_subdomain_problem,
+    env_problems,
+    image_problem,
+    keys_problem,
+    labels_problems,
+    peers_problems,
+    quantity_problem,
+    resources_problems,
+    tolerations_problems,
+)
+
 PART_OF = "remotedev-jupyter"
 MANAGED_BY = "remotedev.jupyter"
 FIELD_MANAGER = "remotedev-jupyter"
@@ -415,17 +428,65 @@ def check_ingress(problems, s):
 
 def check_image(problems, s, render_only, state):
     image = s["image"]
-    ok = not re.search(r"\s", image) and (state == "absent" or not render_only or image.strip())
-    problems.check(ok, "%s is %s. Set it to a pullable image reference, e.g. the image_built_ref of the "
-                       "remotedev.jupyter.image role (playbooks/site.yml does this)."
-                   % (s.var("image"), "empty" if not image else "not a valid reference: " + json.dumps(image)))
+    if not image.strip():
+        problems.check(state == "absent" or not render_only,
+                       "%s is empty. Set it to a pullable image reference, e.g. the image_built_ref of the "
+                       "remotedev.jupyter.image role (playbooks/site.yml does this)." % s.var("image"))
+        return
+    reason = image_problem(image)
+    problems.check(not reason, "%s: %s. Set it to a pullable image reference, e.g. the image_built_ref of the "
+                               "remotedev.jupyter.image role (playbooks/site.yml does this)." % (s.var("image"), reason))
 
 
-def check_env(problems, s):
-    for index, item in enumerate(s["env"]):
-        problems.check(isinstance(item.get("name"), str) and item.get("name"),
-                       "%s[%d] has no name: every item is a Kubernetes EnvVar ({name, value} or {name, valueFrom})."
-                       % (s.var("env"), index))
+def check_env(problems, s, reserved=()):
+    for reason in env_problems(s["env"], reserved):
+        problems.add("%s%s." % (s.var("env"), reason))
+
+
+def check_each(problems, s, name, reasons):
+    """One problem per reason, each naming the variable."""
+    for reason in reasons:
+        problems.add("%s%s%s." % (s.var(name), "" if reason.startswith("[") else ": ", reason))
+
+
+def check_quantity(problems, s, name, positive=True):
+    reason = quantity_problem(s[name], positive)
+    problems.check(not reason, "%s: %s." % (s.var(name), reason))
+
+
+def check_optional_name(problems, s, name, rule=dns_subdomain_problem):
+    """An optional object name (empty: none) that must follow `rule` when given."""
+    if s[name]:
+        reason = rule(s[name])
+        problems.check(not reason, "%s: %s." % (s.var(name), reason))
+
+
+def check_pod_values(problems, s):
+    """What both components pass on to Kubernetes as given: labels, annotations,
+    selectors, peers, tolerations, affinity, resources, sizes and names."""
+    check_each(problems, s, "labels", labels_problems(s["labels"]))
+    check_each(problems, s, "node_selector", labels_problems(s["node_selector"]))
+    check_each(problems, s, "network_policy_ingress_namespace_labels",
+               labels_problems(s["network_policy_ingress_namespace_labels"]))
+    check_each(problems, s, "network_policy_ingress_pod_labels", labels_problems(s["network_policy_ingress_pod_labels"]))
+    check_each(problems, s, "network_policy_extra_from", peers_problems(s["network_policy_extra_from"]))
+    check_each(problems, s, "ingress_annotations", labels_problems(s["ingress_annotations"], values_are_labels=False))
+    check_each(problems, s, "tolerations", tolerations_problems(s["tolerations"]))
+    reason = keys_problem(s["affinity"], AFFINITY_KEYS, "the mapping")
+    problems.check(not reason, "%s: %s." % (s.var("affinity"), reason))
+    check_each(problems, s, "resources", resources_problems(s["resources"]))
+    check_quantity(problems, s, "storage_size")
+    check_quantity(problems, s, "scratch_size_limit")
+    check_each(problems, s, "image_pull_secrets",
+               ["[%d]: %s" % (i, dns_subdomain_problem(n)) for i, n in enumerate(s["image_pull_secrets"])
+                if dns_subdomain_problem(n)])
+    check_optional_name(problems, s, "storage_class")
+    check_optional_name(problems, s, "ingress_class_name")
+    reason = dns_subdomain_problem(s["cluster_domain"])
+    problems.check(not reason, "%s: %s." % (s.var("cluster_domain"), reason))
+    problems.check(0 < len(s["field_manager"]) <= 128 and not re.search(r"[\x00-\x1f]", s["field_manager"]),
+                   "%s must be 1-128 characters without control characters (got %s)."
+                   % (s.var("field_manager"), json.dumps(s["field_manager"])))
 
 
 def check_render_dest(problems, s):

@@ -18,6 +18,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     check_env,
     check_image,
     check_ingress,
+    check_pod_values,
     check_render_dest,
     common_labels,
     container_security_context,
@@ -60,6 +61,7 @@ class Component:
         self.selector = selector_labels(self.app, self.instance)
         self.labels = common_labels(self.app, self.instance, self.component, settings["labels"])
         self.facts = {}  # what preflight learned from the cluster
+        self.warnings = []  # what validation let through but the user should know
 
     @property
     def title(self):
@@ -98,10 +100,14 @@ class Component:
         problems.in_range("gid", 0, 2147483647)
         check_image(problems, s, s["render_only"], s["state"])
         check_ingress(problems, s)
-        check_env(problems, s)
+        check_env(problems, s, self.reserved_env)
+        check_pod_values(problems, s)
         check_render_dest(problems, s)
 
     single_replica_reason = ""
+    # Environment variables the component sets itself, which the user's env must
+    # not override: they carry its configuration and credentials.
+    reserved_env = ()
 
     # ------------------------------------------------------------ preflight (read-only)
 

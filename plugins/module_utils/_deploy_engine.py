@@ -151,6 +151,7 @@ class Engine:
     def run(self):
         """What the role asks for: render, converge or remove."""
         self.c.validate()
+        self.warnings.extend(self.c.warnings)
         s = self.s
         if s["render_only"]:
             return self.render(s["render_dest"])

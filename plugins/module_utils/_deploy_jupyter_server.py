@@ -7,13 +7,16 @@ shared server instance, from the jupyter_server role's variables."""
 from __future__ import annotations
 
 import json
+import re
 
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common import (
     CLIENT_LABEL,
     CONFIG_CHECKSUM_ANNOTATION,
     SECRET_CHECKSUM_ANNOTATION,
     DNS_SUBDOMAIN,
+    check_each,
     check_names,
+    check_optional_name,
     configmap_object,
     content_checksum,
     deep_merge,
@@ -37,13 +40,21 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_componen
     PreflightError,
     generate_secret,
 )
-from ansible_collections.remotedev.jupyter.plugins.module_utils._password import MIN_PASSWORD_LENGTH, hash_password
+from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_values import label_key_problem, labels_problems
+from ansible_collections.remotedev.jupyter.plugins.module_utils._password import (
+    MIN_PASSWORD_LENGTH,
+    hash_password,
+    hash_problem,
+)
 from ansible_collections.remotedev.jupyter.plugins.module_utils._server_config import (
     SettingsError,
+    insecure_findings,
+    secret_traits_in,
     prepare_settings,
     render,
     checksum as config_checksum,
 )
+from ansible_collections.remotedev.jupyter.plugins.module_utils._server_config_schema import CLASSES
 
 # Where the Secret and the ConfigMap are mounted. The Secret's directory comes
 # first in JUPYTER_CONFIG_PATH, so nothing in the image overrides them.
@@ -57,14 +68,17 @@ HASH_KEY = "password-hash"
 CONFIG_KEY = "jupyter_server_config.py"
 SECRET_CONFIG_KEY = "jupyter_server_config.json"
 
-# Traits jupyter_server_settings may not set: secrets (they belong in the
-# Secret) and what the manifests are built from.
+# Traits jupyter_server_settings may not set because the manifests are built
+# from them. Secrets are refused too, by the collection's one list of them
+# (_server_config.SECRET_TRAITS): they would end up in the ConfigMap.
 RESERVED_TRAITS = {
-    "ServerApp": ["ip", "port", "base_url", "root_dir", "notebook_dir", "token", "password", "cookie_secret"],
-    "NotebookApp": ["ip", "port", "base_url", "root_dir", "notebook_dir", "token", "password", "cookie_secret"],
-    "IdentityProvider": ["token"],
-    "PasswordIdentityProvider": ["hashed_password"],
+    "ServerApp": ["ip", "port", "base_url", "root_dir", "notebook_dir"],
+    "NotebookApp": ["ip", "port", "base_url", "root_dir", "notebook_dir"],
 }
+# Set by the component; overriding them would drop the Secret's settings or the token file.
+RESERVED_ENV = ("JUPYTER_CONFIG_PATH", "JUPYTER_TOKEN_FILE")
+ANY_ORIGIN_PATTERNS = (".*", "^.*$", ".+", "^.+$", ".*$", "^.*")
+POD_SECURITY_VERSION = re.compile(r"^(latest|v1\.[0-9]{1,3})$")
 
 
 class JupyterServer(Component):
@@ -75,6 +89,7 @@ class JupyterServer(Component):
     what = "Jupyter Server"
     data_volume = "notebooks"
     single_replica_reason = " (kernels live in one process)"
+    reserved_env = RESERVED_ENV
 
     def __init__(self, settings):
         super().__init__(settings)
@@ -93,14 +108,28 @@ class JupyterServer(Component):
         problems.in_range("token_length", MIN_TOKEN_LENGTH, 256)
         problems.min_length("token", MIN_TOKEN_LENGTH, "token", "one is generated once and kept")
         problems.min_length("password", MIN_PASSWORD_LENGTH, "password", "token login only")
-        for class_name, traits in sorted(RESERVED_TRAITS.items()):
-            given = s["settings"].get(class_name)
-            clash = [t for t in traits if isinstance(given, dict) and t in given]
-            problems.check(not clash, (
-                "%s.%s sets %s: secrets would end up in the ConfigMap (use %s, %s or %s), and ip, port, base_url "
-                "and root_dir must match the manifests (use %s, %s, %s)."
-                % (s.var("settings"), class_name, ", ".join(clash), s.var("token"), s.var("password"),
-                   s.var("password_hash"), s.var("port"), s.var("base_url"), s.var("root_dir"))))
+        problems.check(not re.search(r"[^\x21-\x7e]", s["token"]),
+                       "%s holds whitespace, control or non-ASCII characters: it travels in URLs and headers."
+                       % s.var("token"))
+        if s["password_hash"]:
+            reason = hash_problem(s["password_hash"], "jupyter")
+            problems.check(not reason, "%s is not a hash jupyter_server accepts: %s (the value is not shown). "
+                                       "Make one with remotedev.jupyter.password_hash, or set %s instead; an invalid "
+                                       "hash would silently turn password login off."
+                           % (s.var("password_hash"), reason, s.var("password")))
+        self.check_settings(problems)
+        check_each(problems, s, "namespace_labels", labels_problems(s["namespace_labels"]))
+        problems.check(bool(POD_SECURITY_VERSION.match(s["pod_security_version"])),
+                       "%s must be latest or v1.<minor> (got %s)."
+                       % (s.var("pod_security_version"), json.dumps(s["pod_security_version"])))
+        problems.in_range("termination_grace_period", 0, 86400)
+        reason = label_key_problem(s["gpu_resource"])
+        problems.check(not reason and "/" in s["gpu_resource"],
+                       "%s must be an extended resource name, domain/name (got %s)."
+                       % (s.var("gpu_resource"), json.dumps(s["gpu_resource"])))
+        check_optional_name(problems, s, "priority_class_name")
+        problems.check(s["default_url"].startswith("/") and not re.search(r"\s", s["default_url"]),
+                       "%s must be a path starting with '/' (got %s)." % (s.var("default_url"), json.dumps(s["default_url"])))
         paths = [s["root_dir"], s["home"]] + list(s["scratch_dirs"])
         problems.check(
             all(p.startswith("/") for p in paths) and not any(c in self.url_path for c in "?# \t"),
@@ -115,6 +144,45 @@ class JupyterServer(Component):
                 self.config  # validated against jupyter_server's traits here, before any change
             except SettingsError as exc:
                 problems.add("%s: %s" % (s.var("settings"), exc))
+
+    def check_settings(self, problems):
+        """jupyter_server_settings: no secret, nothing the manifests are built from,
+        no jupyter_server class among the extra classes, no open door without consent."""
+        s = self.s
+        settings = s["settings"]
+        secret = secret_traits_in(settings)
+        problems.check(not secret, (
+            "%s sets %s: secrets do not belong in plain settings (they are written into a ConfigMap that anyone "
+            "who may read ConfigMaps can read); they belong in the Secret: use %s, %s or %s for the server's own, "
+            "and %s with valueFrom.secretKeyRef for the others that read an environment variable (e.g. "
+            "JUPYTER_GATEWAY_AUTH_TOKEN)."
+            % (s.var("settings"), ", ".join(secret), s.var("token"), s.var("password"), s.var("password_hash"),
+               s.var("env"))))
+        for class_name, traits in sorted(RESERVED_TRAITS.items()):
+            given = settings.get(class_name)
+            clash = [t for t in traits if isinstance(given, dict) and t in given]
+            problems.check(not clash, (
+                "%s.%s sets %s: ip, port, base_url and root_dir must match the manifests (use %s, %s, %s)."
+                % (s.var("settings"), class_name, ", ".join(clash), s.var("port"), s.var("base_url"),
+                   s.var("root_dir"))))
+        known = [c for c in s["settings_extra_classes"] if c in CLASSES or c == "NotebookApp"]
+        problems.check(not known, (
+            "%s lists %s, a class of jupyter_server: its traits would be written without any type check. List only "
+            "classes of server extensions (LabApp, ...)." % (s.var("settings_extra_classes"), ", ".join(known))))
+        server = deep_merge(self.role_settings(), settings if isinstance(settings, dict) else {}).get("ServerApp", {})
+        any_origin = server.get("allow_origin") == "*" or server.get("allow_origin_pat") in ANY_ORIGIN_PATTERNS
+        if server.get("disable_check_xsrf") is True and any_origin:
+            problems.check(s["insecure_cors_acknowledged"], (
+                "%s turns XSRF checks off (ServerApp.disable_check_xsrf) while any origin is allowed (%s '*' or "
+                "ServerApp.allow_origin_pat): any web page a user opens could run code on the server with their "
+                "login. Allow only the origins you need, or set %s to true to accept this."
+                % (s.var("settings"), s.var("allow_origin"), s.var("insecure_cors_acknowledged"))))
+        if s["state"] == "present":
+            try:
+                self.warnings.extend("%s: insecure setting: %s" % (s.var("settings"), finding)
+                                     for finding in insecure_findings(self.config_settings))
+            except SettingsError:
+                pass  # reported by check() with the config
 
     # ------------------------------------------------------------ preflight
 
@@ -164,12 +232,18 @@ class JupyterServer(Component):
         }
 
     @property
+    def config_settings(self):
+        """The role's settings with jupyter_server_settings merged over them, validated."""
+        if not hasattr(self, "_config_settings"):
+            self._config_settings, _migrated, _notes = prepare_settings(
+                deep_merge(self.role_settings(), self.s["settings"]), self.s["settings_extra_classes"])
+        return self._config_settings
+
+    @property
     def config(self):
         """jupyter_server_config.py, validated against jupyter_server's traits."""
         if not hasattr(self, "_config"):
-            settings, _migrated, _notes = prepare_settings(
-                deep_merge(self.role_settings(), self.s["settings"]), self.s["settings_extra_classes"])
-            self._config = render(settings, "py")
+            self._config = render(self.config_settings, "py")
         return self._config
 
     # ------------------------------------------------------------ credentials

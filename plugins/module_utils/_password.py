@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import re
 import secrets
 import traceback
 
@@ -45,8 +47,67 @@ SHA1_SALT_HEX_CHARS = 12
 MIN_PASSWORD_LENGTH = 8
 
 
+# Above these argon2 costs a hash is refused before it is verified: verifying
+# it would hold a worker for minutes or gigabytes (ten times the most that
+# jupyter_server or code-server make).
+MAX_ARGON2_MEMORY_KIB = 655360
+MAX_ARGON2_TIME_COST = 100
+MAX_ARGON2_PARALLELISM = 80
+
+_PHC = re.compile(r"^\$(argon2id|argon2i|argon2d)\$(?:v=(\d+)\$)?m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$")
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+
+
 class PasswordHashError(ValueError):
     """Bad input; the message names the option."""
+
+
+def argon2_problem(phc):
+    """Why a bare argon2 PHC string ($argon2id$v=19$m=..,t=..,p=..$salt$hash) is not
+    one to verify: malformed, or of an absurd cost ("" when it is fine)."""
+    match = _PHC.match(phc)
+    if not match:
+        return "it is not an argon2 PHC string ($argon2id$v=19$m=...,t=...,p=...$salt$hash)"
+    return argon2_cost_problem(match)
+
+
+def argon2_cost_problem(match):
+    memory, time_cost, parallelism = (int(match.group(i)) for i in (3, 4, 5))
+    if memory > MAX_ARGON2_MEMORY_KIB or time_cost > MAX_ARGON2_TIME_COST or parallelism > MAX_ARGON2_PARALLELISM:
+        return ("its argon2 cost (m=%d KiB, t=%d, p=%d) is above the most this collection verifies "
+                "(m=%d, t=%d, p=%d)" % (memory, time_cost, parallelism, MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_TIME_COST,
+                                        MAX_ARGON2_PARALLELISM))
+    return ""
+
+
+def hash_problem(hashed, hash_format="jupyter"):
+    """Why `hashed` is not a hash the server of `hash_format` accepts ("" when it is), without showing it.
+
+    jupyter_server's passwd_check takes argon2:<PHC> or <hashlib algorithm>:<salt>:<hex digest>;
+    code-server's HASHED_PASSWORD a bare argon2 PHC string (or, legacy, a SHA-256 hex digest)."""
+    if not isinstance(hashed, str) or not hashed:
+        return "it is empty or not a string"
+    if hash_format == "code_server":
+        if hashed.startswith("$argon2"):
+            return argon2_problem(hashed)
+        if len(hashed) == 64 and _HEX.match(hashed):
+            return ""
+        return "code-server takes a bare argon2 hash ($argon2id$v=19$m=...) or a SHA-256 hex digest"
+    algorithm, sep, payload = hashed.partition(":")
+    if not sep:
+        return "jupyter_server takes argon2:$argon2id$... or sha1:<salt>:<hex digest>, and this has no ':'"
+    if algorithm == "argon2":
+        return argon2_problem(payload)
+    if algorithm not in hashlib.algorithms_guaranteed:
+        return "%s is not an algorithm jupyter_server accepts (argon2, sha1, sha256, ...)" % json.dumps(algorithm[:20])
+    salt, sep, digest = payload.partition(":")
+    try:
+        size = hashlib.new(algorithm).digest_size
+    except (TypeError, ValueError):  # shake_*: no fixed digest size
+        return "%s has no fixed digest size" % algorithm
+    if not sep or not salt or len(digest) != 2 * size or not _HEX.match(digest):
+        return "a %s hash is %s:<salt>:<%d hex digits>" % (algorithm, algorithm, 2 * size)
+    return ""
 
 
 def check_request(password, hash_format, algorithm):
@@ -60,9 +121,26 @@ def check_request(password, hash_format, algorithm):
             "algorithm=sha1 is only available with format=jupyter (code-server verifies argon2 hashes only)"
         )
     if not isinstance(password, str):
-        raise PasswordHashError("password must be a string")
+        # Never its repr: that would hash (and may log) a stand-in for the password.
+        raise PasswordHashError("password must be a string, not a %s" % ("mapping" if isinstance(password, dict) else
+                                                                       type(password).__name__))
     if password == "":
         raise PasswordHashError("password must not be empty")
+
+
+def check_existing_hash(existing_hash):
+    """A given existing_hash must be a string, and an argon2 one of a sane cost:
+    it is verified (at its own cost) before anything else."""
+    if existing_hash is None or existing_hash == "":
+        return
+    if not isinstance(existing_hash, str):
+        raise PasswordHashError("existing_hash must be a string, not a %s" % type(existing_hash).__name__)
+    phc = existing_hash[len("argon2:"):] if existing_hash.startswith("argon2:") else existing_hash
+    match = _PHC.match(phc)
+    if match:  # a malformed hash never verifies: a new one is made
+        reason = argon2_cost_problem(match)
+        if reason:
+            raise PasswordHashError("existing_hash: %s; refused before verifying it" % reason)
 
 
 def _sha1_digest(password, salt):
@@ -134,6 +212,7 @@ def hash_password(password, hash_format="jupyter", algorithm="argon2", existing_
     why an existing hash was replaced (None when there was nothing to say).
     """
     check_request(password, hash_format, algorithm)
+    check_existing_hash(existing_hash)
     note = None
     if existing_hash:
         if verify_hash(existing_hash, password, hash_format, algorithm):

@@ -39,10 +39,31 @@ NOTEBOOK_APP_RENAMES = {
     "nbserver_extensions": "jpserver_extensions",
 }
 
-# Traits whose values are credentials: never echoed in messages, masked in
-# module output when the file is written, and a reason for mode 0600.
-SECRET_TRAITS = frozenset(("token", "hashed_password", "password", "cookie_secret", "key", "secret",
-                           "auth_token", "http_pwd"))
+# The secret-bearing traits of jupyter_server and jupyter_client (their
+# deprecated and NotebookApp aliases included): the one list of the
+# collection. server_config writes them (mode 0600) but never echoes them; the
+# jupyter_server role refuses them in its plain settings, which become a
+# ConfigMap: they belong in the Secret.
+SECRET_TRAITS = frozenset((
+    "IdentityProvider.token",
+    "PasswordIdentityProvider.token",
+    "PasswordIdentityProvider.hashed_password",
+    "LegacyIdentityProvider.token",
+    "LegacyIdentityProvider.hashed_password",
+    "ServerApp.token",
+    "ServerApp.password",
+    "ServerApp.cookie_secret",
+    "NotebookApp.token",
+    "NotebookApp.password",
+    "NotebookApp.cookie_secret",
+    "GatewayClient.auth_token",
+    "GatewayClient.http_pwd",
+    "Session.key",
+    "NotebookNotary.secret",
+))
+# Their trait names: in a class the schema does not know (an extension's, a
+# subclass), a trait of one of these names is taken for a secret too.
+SECRET_TRAIT_NAMES = frozenset(name.split(".", 1)[1] for name in SECRET_TRAITS)
 
 PY_HEADER = (
     "# Jupyter Server configuration, rendered by remotedev.jupyter.server_config.\n"
@@ -53,7 +74,7 @@ PY_HEADER = (
 # Inline rendering up to this width, one element per line beyond it.
 LINE_WIDTH = 100
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class SettingsError(ValueError):
@@ -64,7 +85,27 @@ class SettingsError(ValueError):
 
 
 def _is_secret(trait_name):
-    return trait_name in SECRET_TRAITS
+    return trait_name in SECRET_TRAIT_NAMES
+
+
+def is_secret_trait(class_name, trait_name, classes=None):
+    """Whether Class.trait holds a secret: listed in SECRET_TRAITS, or, in a
+    class jupyter_server does not have, named like one."""
+    classes = CLASSES if classes is None else classes
+    if "%s.%s" % (class_name, trait_name) in SECRET_TRAITS:
+        return True
+    return class_name not in classes and class_name != "NotebookApp" and trait_name in SECRET_TRAIT_NAMES
+
+
+def secret_traits_in(settings, classes=None):
+    """The "Class.trait" names of `settings` (as written) that hold secrets."""
+    found = []
+    for class_name, traits in (settings or {}).items():
+        if isinstance(traits, dict):
+            found.extend("%s.%s" % (class_name, trait) for trait in traits
+                         if isinstance(class_name, str) and isinstance(trait, str)
+                         and is_secret_trait(class_name, trait, classes))
+    return sorted(found)
 
 
 def _show(value, secret):
@@ -364,7 +405,8 @@ _CHECKERS = {
 
 
 def _check_name(name, where, what):
-    if not isinstance(name, str) or not _IDENTIFIER.match(name) or keyword.iskeyword(name):
+    # fullmatch: a trailing newline must not pass (it would end up in the rendered file).
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name) or keyword.iskeyword(name):
         raise SettingsError("%s: %r is not a valid %s name" % (where, name, what))
     # traitlets' Config treats capitalized names as classes and keeps names
     # starting with "__" as Python attributes, not as settings.
@@ -451,6 +493,13 @@ def validate_settings(settings, extra_classes=(), classes=None, origins=None):
     classes = CLASSES if classes is None else classes
     extra = set(extra_classes or ())
     origins = origins or {}
+    for index, name in enumerate(extra_classes or ()):
+        _check_name(name, "extra_classes[%d]" % index, "class")
+        if name in classes or name == "NotebookApp":
+            raise SettingsError(
+                "extra_classes[%d]: %s is a class of jupyter_server %s: listed here its traits would be written "
+                "without any check; list only classes of server extensions (LabApp, ...)"
+                % (index, name, JUPYTER_SERVER_VERSION))
 
     def field(class_name, trait):
         name = "%s.%s" % (class_name, trait)
@@ -478,8 +527,16 @@ def validate_settings(settings, extra_classes=(), classes=None, origins=None):
             if desc is None:
                 raise SettingsError("%s: %s has no configurable trait %r%s" % (
                     where, class_name, trait, _suggest(trait, schema)))
-            normalized[class_name][trait] = check_value(desc, value, where, _is_secret(trait))
+            normalized[class_name][trait] = check_value(_with_limits(trait, desc), value, where, _is_secret(trait))
     return normalized
+
+
+def _with_limits(trait, desc):
+    """The schema's descriptor, with the range of a TCP port where the trait is
+    one (traitlets' Integer has none: 70000 would only fail when the server binds)."""
+    if desc.get("kind") == "int" and (trait == "port" or trait.endswith("_port")):
+        return dict(desc, min=max(desc.get("min", 0), 0), max=min(desc.get("max", 65535), 65535))
+    return desc
 
 
 def prepare_settings(settings, extra_classes=()):
@@ -740,7 +797,12 @@ def render(settings, config_format="py"):
     """Render normalized settings and prove the file reads back as them."""
     if config_format == "py":
         content = render_py(settings)
-        readback = parse_py(content)
+        try:
+            readback = parse_py(content)
+        except SyntaxError:
+            # Names are checked before rendering; should one slip through, a clean error, not a traceback.
+            raise SettingsError("settings: the rendered file is not valid Python (a class or trait name that is not "
+                                "an identifier?)") from None
         expected = {c: t for c, t in settings.items() if t}
     elif config_format == "json":
         content = render_json(settings)

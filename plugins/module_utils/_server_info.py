@@ -15,6 +15,7 @@ header, never in a URL, and URLs are shown without user info or query.
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import ssl
@@ -54,7 +55,13 @@ def normalize_url(url):
     """The server's base URL with a trailing slash, without query or fragment."""
     if not isinstance(url, str) or not url.strip():
         raise ServerInfoError("url: give the server's base URL, e.g. http://127.0.0.1:8888/ (with base_url)")
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError on a port that is no number or out of range
+    except ValueError as exc:
+        # Not the URL itself: it may hold credentials that cannot be cut out of an unparsable URL.
+        raise ServerInfoError("url: not a valid URL (%s); give the server's base URL, e.g. http://127.0.0.1:8888/"
+                              % exc) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ServerInfoError("url: %r is not an http:// or https:// URL with a host" % redact(url))
     if parts.username or parts.password:
@@ -217,6 +224,12 @@ class JupyterServerClient:
     def __init__(self, url, token=None, password=None, validate_certs=True, ca_path=None, timeout=30):
         self.base_url = normalize_url(url)
         self.shown_url = redact(self.base_url)
+        for option, value in (("token", token), ("password", password)):
+            if value is not None and not isinstance(value, str):
+                raise ServerInfoError("%s must be a string, not a %s" % (
+                    option, "mapping" if isinstance(value, dict) else type(value).__name__))
+        if ca_path is not None and not os.path.isfile(ca_path):
+            raise ServerInfoError("ca_path: %s is not a file (the PEM file of the CA certificates to trust)" % ca_path)
         self.token = token or None
         self.password = password or None
         self.validate_certs = validate_certs

@@ -30,8 +30,9 @@ notes:
 options:
   password:
     description:
-      - The password to hash. Must not be empty.
-    type: str
+      - The password to hash. Must be a non-empty string; anything else (a number, a mapping) is refused, never
+        turned into its text form.
+    type: raw
     required: true
   format:
     description:
@@ -53,7 +54,9 @@ options:
       - The current hash (for example read back from the Kubernetes Secret).
       - When it verifies against O(password) and is of the requested O(format) and O(algorithm),
         it is returned unchanged and C(changed=false). Otherwise a new hash is made.
-    type: str
+      - An argon2 hash whose cost is absurd (memory above 640 MiB, more than 100 passes or 80 lanes) is
+        refused before it is verified.
+    type: raw
 extends_documentation_fragment:
   - remotedev.jupyter._attributes
   - remotedev.jupyter._attributes.actiongroup_jupyter
@@ -142,10 +145,11 @@ NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            password=dict(type="str", required=True, no_log=True),
+            # raw, not str: a mapping or a number is refused, never hashed as its repr.
+            password=dict(type="raw", required=True, no_log=True),
             format=dict(type="str", default="jupyter", choices=["jupyter", "code_server"]),
             algorithm=dict(type="str", default="argon2", choices=["argon2", "sha1"]),
-            existing_hash=dict(type="str", no_log=True),
+            existing_hash=dict(type="raw", no_log=True),
         ),
         supports_check_mode=True,
     )

@@ -30,12 +30,14 @@ options:
   token:
     description:
       - The server's token (C(IdentityProvider.token)), sent in the C(Authorization) header.
-    type: str
+      - A string; anything else is refused, never turned into its text form.
+    type: raw
   password:
     description:
       - The server's password; the module logs in through C(/login) like a browser and uses the session
         cookie and the XSRF token.
-    type: str
+      - A string; anything else is refused, never turned into its text form.
+    type: raw
   validate_certs:
     description:
       - Verify the server's TLS certificate for C(https) URLs.
@@ -43,7 +45,7 @@ options:
     default: true
   ca_path:
     description:
-      - PEM file with the CA certificates to trust for C(https) URLs (for example an internal CA).
+      - PEM file with the CA certificates to trust for C(https) URLs (for example an internal CA). It must exist.
     type: path
   timeout:
     description:
@@ -229,8 +231,9 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             url=dict(type="str", required=True),
-            token=dict(type="str", no_log=True),
-            password=dict(type="str", no_log=True),
+            # raw, not str: a mapping is refused, never sent as its repr.
+            token=dict(type="raw", no_log=True),
+            password=dict(type="raw", no_log=True),
             validate_certs=dict(type="bool", default=True),
             ca_path=dict(type="path"),
             timeout=dict(type="int", default=30),

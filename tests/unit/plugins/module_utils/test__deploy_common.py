@@ -422,7 +422,7 @@ def test_check_image(image, render_only, state, ok):
     dc.check_image(problems, problems.s, render_only, state)
     assert (problems.messages == []) is ok
     if not ok:
-        assert problems.messages[0].startswith("jupyter_server_image is ")
+        assert problems.messages[0].startswith("jupyter_server_image")
 
 
 def test_check_env_and_render_dest():

@@ -654,11 +654,11 @@ def problems_of(component):
     ({"gpu_count": 65}, "jupyter_server_gpu_count=65"),
     ({"namespace": "Bad_Namespace"}, "Invalid name: namespace \"Bad_Namespace\""),
     ({"name": "9jupyter"}, "Invalid name: jupyter_server_name \"9jupyter\""),
-    ({"settings": {"ServerApp": {"token": "x"}}}, "jupyter_server_settings.ServerApp sets token"),
+    ({"settings": {"ServerApp": {"token": "x"}}}, "jupyter_server_settings sets ServerApp.token: secrets do not belong in plain settings"),
     ({"settings": {"ServerApp": {"port": 1, "ip": "x"}}}, "jupyter_server_settings.ServerApp sets ip, port"),
-    ({"settings": {"IdentityProvider": {"token": "x"}}}, "jupyter_server_settings.IdentityProvider sets token"),
+    ({"settings": {"IdentityProvider": {"token": "x"}}}, "jupyter_server_settings sets IdentityProvider.token: secrets"),
     ({"settings": {"PasswordIdentityProvider": {"hashed_password": "x"}}},
-     "jupyter_server_settings.PasswordIdentityProvider sets hashed_password"),
+     "jupyter_server_settings sets PasswordIdentityProvider.hashed_password: secrets"),
     ({"settings": {"ServerApp": {"no_such_trait_here": 1}}}, "jupyter_server_settings: "),
     ({"ingress_enabled": True, "ingress_hosts": []}, "jupyter_server_ingress_enabled needs jupyter_server_ingress_hosts"),
     ({"route_enabled": True, "route_host": ""}, "jupyter_server_route_enabled needs jupyter_server_route_host"),
@@ -666,7 +666,7 @@ def problems_of(component):
     ({"render_only": True, "render_dest": ""}, "jupyter_server_render_only needs jupyter_server_render_dest"),
     ({"root_dir": "relative/dir"}, "jupyter_server_root_dir, jupyter_server_home and jupyter_server_scratch_dirs must be"),
     ({"base_url": "/a?b"}, "jupyter_server_base_url a URL path"),
-    ({"image": "bad image"}, "jupyter_server_image is not a valid reference"),
+    ({"image": "bad image"}, "jupyter_server_image: \"bad image\" is not an image reference"),
     ({"token": "abc"}, "jupyter_server_token is 3 characters long: an explicit token must have at least 32"),
     ({"password": "a"}, "jupyter_server_password is 1 characters long: an explicit password must have at least 8"),
 ])
@@ -694,7 +694,7 @@ def test_several_problems_reported_together():
     message = problems_of(jupyter(port=70000, namespace="Bad", ingress_enabled=True, ingress_hosts=[],
                                   env=[{}], render_only=True, render_dest="", settings={"ServerApp": {"token": "x"}}))
     for fragment in ("jupyter_server_port=70000", "namespace \"Bad\"", "jupyter_server_ingress_hosts",
-                     "jupyter_server_env[0]", "jupyter_server_render_dest", "ServerApp sets token"):
+                     "jupyter_server_env[0]", "jupyter_server_render_dest", "sets ServerApp.token"):
         assert fragment in message
     assert message.count("Nothing was changed.") == 1
 

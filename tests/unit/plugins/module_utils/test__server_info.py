@@ -139,13 +139,15 @@ def test_api_message():
     assert si._api_message(b'{"message": "' + b"x" * 400 + b'"}').endswith("...")
 
 
-def test_auth_headers_and_websocket_options_carry_credentials_only_in_headers():
-    client = si.JupyterServerClient("https://h/base", token="tok", validate_certs=False, ca_path="/ca.pem", timeout=5)
+def test_auth_headers_and_websocket_options_carry_credentials_only_in_headers(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read until a connection is made\n")
+    client = si.JupyterServerClient("https://h/base", token="tok", validate_certs=False, ca_path=str(ca), timeout=5)
     assert client.auth_headers("GET") == {"Authorization": "token tok"}
     options = client.websocket_options()
     assert "Authorization: token tok" in options["header"]
     assert options["sslopt"]["check_hostname"] is False
-    assert options["sslopt"]["ca_certs"] == "/ca.pem"
+    assert options["sslopt"]["ca_certs"] == str(ca)
     assert options["timeout"] == 5
     assert client.shown_url == "https://h/base/"
     plain = si.JupyterServerClient("http://h/", password="pw")
