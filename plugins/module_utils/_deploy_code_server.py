@@ -78,16 +78,19 @@ class CodeServer(Component):
         problems.in_range("password_length", 12, 256)
         problems.min_length("password", MIN_PASSWORD_LENGTH, "password",
                             "one is generated once and kept, unless %s is given" % s.var("password_hash"))
-        problems.check(
-            s["home"].startswith("/")
-            and (not s["jupyter_url"] or HTTP_URL.match(s["jupyter_url"]))
-            and (not s["jupyter_secret_name"] or DNS_SUBDOMAIN.match(s["jupyter_secret_name"]))
-            and (not (s["render_only"] and self.connected) or (s["jupyter_url"] and s["jupyter_secret_name"])),
-            "%s must be an absolute path; %s an http(s) URL ending in '/' (got %s); %s a Secret name (got %s). "
-            "With %s there is no cluster to read them from: give both, or set %s to \"\" for no connection."
-            % (s.var("home"), s.var("jupyter_url"), json.dumps(s["jupyter_url"]), s.var("jupyter_secret_name"),
-               json.dumps(s["jupyter_secret_name"]), s.var("render_only"), s.var("jupyter_name")))
-        problems.check(bool(SECRET_KEY.match(s["jupyter_token_key"])),
+        problems.check(s["home"].startswith("/"), "%s must be an absolute path (got %s)."
+                       % (s.var("home"), json.dumps(s["home"])))
+        problems.check(not s["jupyter_url"] or HTTP_URL.fullmatch(s["jupyter_url"]),
+                       "%s must be an http(s) URL ending in '/' (got %s)."
+                       % (s.var("jupyter_url"), json.dumps(s["jupyter_url"])))
+        problems.check(not s["jupyter_secret_name"] or DNS_SUBDOMAIN.fullmatch(s["jupyter_secret_name"]),
+                       "%s must be a Secret name (got %s)."
+                       % (s.var("jupyter_secret_name"), json.dumps(s["jupyter_secret_name"])))
+        problems.check(not (s["render_only"] and self.connected) or (s["jupyter_url"] and s["jupyter_secret_name"]),
+                       "With %s there is no cluster to read %s and %s from: give both, or set %s to \"\" for no "
+                       "connection." % (s.var("render_only"), s.var("jupyter_url"), s.var("jupyter_secret_name"),
+                                        s.var("jupyter_name")))
+        problems.check(bool(SECRET_KEY.fullmatch(s["jupyter_token_key"])),
                        "%s must be a Secret key (letters, digits, '-', '_' and '.'; got %s)."
                        % (s.var("jupyter_token_key"), json.dumps(s["jupyter_token_key"])))
         if s["password_hash"]:

@@ -402,8 +402,8 @@ def deep_merge(base, override):
 def check_names(problems, s, names, extra_names=()):
     """namespace and instance are RFC 1123 labels, object names RFC 1035 labels."""
     rules = [("namespace", RFC1123_LABEL), ("instance", RFC1123_LABEL)] + [(n, RFC1035_LABEL) for n in names]
-    bad = [(n, rule) for n, rule in rules if not rule.match(s[n] or "")]
-    bad += [(n, RFC1035_LABEL) for n in extra_names if s[n] and not RFC1035_LABEL.match(s[n])]
+    bad = [(n, rule) for n, rule in rules if not rule.fullmatch(s[n] or "")]
+    bad += [(n, RFC1035_LABEL) for n in extra_names if s[n] and not RFC1035_LABEL.fullmatch(s[n])]
     if bad:
         problems.add(
             "Invalid name: %s. Namespace and instance must be RFC 1123 labels (lower-case letters, digits and '-', "
@@ -420,7 +420,7 @@ def check_ingress(problems, s):
     hosts = s["ingress_hosts"]
     tls = s["ingress_tls_secret"]
     problems.check(
-        hosts and all(DNS_SUBDOMAIN.match(h or "") for h in hosts) and (not tls or DNS_SUBDOMAIN.match(tls)),
+        hosts and all(DNS_SUBDOMAIN.fullmatch(h or "") for h in hosts) and (not tls or DNS_SUBDOMAIN.fullmatch(tls)),
         "%s needs %s, a list of DNS names (got %s); %s must be a Secret name (got %s)."
         % (s.var("ingress_enabled"), s.var("ingress_hosts"), json.dumps(hosts), s.var("ingress_tls_secret"),
            json.dumps(tls)))

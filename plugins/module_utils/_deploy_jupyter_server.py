@@ -119,7 +119,7 @@ class JupyterServer(Component):
                            % (s.var("password_hash"), reason, s.var("password")))
         self.check_settings(problems)
         check_each(problems, s, "namespace_labels", labels_problems(s["namespace_labels"]))
-        problems.check(bool(POD_SECURITY_VERSION.match(s["pod_security_version"])),
+        problems.check(bool(POD_SECURITY_VERSION.fullmatch(s["pod_security_version"])),
                        "%s must be latest or v1.<minor> (got %s)."
                        % (s.var("pod_security_version"), json.dumps(s["pod_security_version"])))
         problems.in_range("termination_grace_period", 0, 86400)
@@ -130,20 +130,23 @@ class JupyterServer(Component):
         check_optional_name(problems, s, "priority_class_name")
         problems.check(s["default_url"].startswith("/") and not re.search(r"\s", s["default_url"]),
                        "%s must be a path starting with '/' (got %s)." % (s.var("default_url"), json.dumps(s["default_url"])))
-        paths = [s["root_dir"], s["home"]] + list(s["scratch_dirs"])
-        problems.check(
-            all(p.startswith("/") for p in paths) and not any(c in self.url_path for c in "?# \t"),
-            "%s, %s and %s must be absolute paths and %s a URL path (got %s)."
-            % (s.var("root_dir"), s.var("home"), s.var("scratch_dirs"), s.var("base_url"), json.dumps(s["base_url"])))
+        relative = [(s.var(n), s[n]) for n in ("root_dir", "home") if not s[n].startswith("/")]
+        relative += [("%s[%d]" % (s.var("scratch_dirs"), i), p) for i, p in enumerate(s["scratch_dirs"])
+                     if not p.startswith("/")]
+        problems.check(not relative, "%s must be absolute paths: got %s."
+                       % (", ".join(n for n, _p in relative), ", ".join(json.dumps(p) for _n, p in relative)))
+        problems.check(not any(c in self.url_path for c in "?# \t"),
+                       "%s must be a URL path, without '?', '#' or blanks (got %s)."
+                       % (s.var("base_url"), json.dumps(s["base_url"])))
         if s["route_enabled"]:
-            problems.check(bool(DNS_SUBDOMAIN.match(s["route_host"] or "")),
+            problems.check(bool(DNS_SUBDOMAIN.fullmatch(s["route_host"] or "")),
                            "%s needs %s, a DNS name (got %s)."
                            % (s.var("route_enabled"), s.var("route_host"), json.dumps(s["route_host"])))
         if s["state"] == "present":
             try:
                 self.config  # validated against jupyter_server's traits here, before any change
             except SettingsError as exc:
-                problems.add("%s: %s" % (s.var("settings"), exc))
+                problems.add("%s: %s%s" % (s.var("settings"), exc, "" if str(exc).endswith(".") else "."))
 
     def check_settings(self, problems):
         """jupyter_server_settings: no secret, nothing the manifests are built from,

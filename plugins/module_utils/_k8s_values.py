@@ -62,7 +62,7 @@ def parse_quantity(value):
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError("not a quantity")
     text = str(value).strip() if not isinstance(value, str) else value
-    match = _QUANTITY.match(text)
+    match = _QUANTITY.fullmatch(text)
     if not match:
         raise ValueError("not a quantity")
     sign, number, suffix = match.group(1), match.group(2), match.group(3) or ""
@@ -130,9 +130,9 @@ def label_key_problem(key):
     if not isinstance(key, str) or not key:
         return "%s is not a label key (a non-empty string)" % shown(key)
     prefix, slash, name = key.rpartition("/")
-    if slash and (not prefix or len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)):
+    if slash and (not prefix or len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)):
         return "%s: the prefix before '/' must be a DNS subdomain (lower case, at most 253 characters)" % shown(key)
-    if len(name) > 63 or not _QUALIFIED_NAME.match(name):
+    if len(name) > 63 or not _QUALIFIED_NAME.fullmatch(name):
         return ("%s: the name must be at most 63 characters of letters, digits, '-', '_' and '.', starting and "
                 "ending with a letter or digit" % shown(key))
     return ""
@@ -142,7 +142,7 @@ def label_value_problem(value):
     """Why `value` is not a label value."""
     if not isinstance(value, str):
         return "%s is not a string (quote it in YAML)" % shown(value)
-    if value and (len(value) > 63 or not _QUALIFIED_NAME.match(value)):
+    if value and (len(value) > 63 or not _QUALIFIED_NAME.fullmatch(value)):
         return ("%s is not a label value: at most 63 characters of letters, digits, '-', '_' and '.', starting "
                 "and ending with a letter or digit (or empty)" % shown(value))
     return ""
@@ -166,13 +166,13 @@ def labels_problems(labels, values_are_labels=True):
 
 
 def dns_subdomain_problem(value):
-    if not isinstance(value, str) or len(value) > 253 or not DNS_SUBDOMAIN.match(value):
+    if not isinstance(value, str) or len(value) > 253 or not DNS_SUBDOMAIN.fullmatch(value):
         return "%s is not a DNS subdomain name (lower-case letters, digits, '-' and '.')" % shown(value)
     return ""
 
 
 def dns_label_problem(value):
-    if not isinstance(value, str) or not DNS_LABEL.match(value):
+    if not isinstance(value, str) or not DNS_LABEL.fullmatch(value):
         return "%s is not a DNS label (lower-case letters, digits and '-', at most 63 characters)" % shown(value)
     return ""
 
@@ -182,7 +182,7 @@ def dns_label_problem(value):
 
 def image_problem(value):
     """Why `value` is not an image reference (host[:port]/path[:tag][@digest])."""
-    match = _IMAGE.match(value) if isinstance(value, str) else None
+    match = _IMAGE.fullmatch(value) if isinstance(value, str) else None
     if not match or len(match.group("name")) > 255:
         return ("%s is not an image reference ([registry[:port]/]path[:tag][@sha256:digest], lower-case path)"
                 % shown(value))
@@ -204,7 +204,7 @@ def env_problems(items, reserved=()):
                             % where)
             continue
         where = "%s (%s)" % (where, name)
-        if not _ENV_NAME.match(name):
+        if not _ENV_NAME.fullmatch(name):
             problems.append("%s: %s is not a valid environment variable name (letters, digits, '_', '-' and '.', "
                             "not starting with a digit)" % (where, shown(name)))
         if name in reserved:
@@ -284,7 +284,7 @@ def extension_problem(value):
     file: anything else could reach code-server's command line as an option."""
     if not isinstance(value, str):
         return "%s is not a string" % shown(value)
-    if _EXTENSION_ID.match(value):
+    if _EXTENSION_ID.fullmatch(value):
         return ""
     if value.startswith("/") and value.endswith(".vsix") and not re.search(r"[\s\x00-\x1f]", value):
         return ""

@@ -62,10 +62,19 @@ class PasswordHashError(ValueError):
     """Bad input; the message names the option."""
 
 
+def _kind(value):
+    """What a non-string value is, in words (never the value: it is a credential)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {dict: "mapping", list: "list"}.get(type(value), type(value).__name__)
+
+
 def argon2_problem(phc):
     """Why a bare argon2 PHC string ($argon2id$v=19$m=..,t=..,p=..$salt$hash) is not
     one to verify: malformed, or of an absurd cost ("" when it is fine)."""
-    match = _PHC.match(phc)
+    match = _PHC.fullmatch(phc)
     if not match:
         return "it is not an argon2 PHC string ($argon2id$v=19$m=...,t=...,p=...$salt$hash)"
     return argon2_cost_problem(match)
@@ -90,7 +99,7 @@ def hash_problem(hashed, hash_format="jupyter"):
     if hash_format == "code_server":
         if hashed.startswith("$argon2"):
             return argon2_problem(hashed)
-        if len(hashed) == 64 and _HEX.match(hashed):
+        if len(hashed) == 64 and _HEX.fullmatch(hashed):
             return ""
         return "code-server takes a bare argon2 hash ($argon2id$v=19$m=...) or a SHA-256 hex digest"
     algorithm, sep, payload = hashed.partition(":")
@@ -101,11 +110,10 @@ def hash_problem(hashed, hash_format="jupyter"):
     if algorithm not in hashlib.algorithms_guaranteed:
         return "%s is not an algorithm jupyter_server accepts (argon2, sha1, sha256, ...)" % json.dumps(algorithm[:20])
     salt, sep, digest = payload.partition(":")
-    try:
-        size = hashlib.new(algorithm).digest_size
-    except (TypeError, ValueError):  # shake_*: no fixed digest size
+    size = hashlib.new(algorithm).digest_size
+    if not size:  # shake_*: the length is the caller's choice, jupyter_server cannot check one
         return "%s has no fixed digest size" % algorithm
-    if not sep or not salt or len(digest) != 2 * size or not _HEX.match(digest):
+    if not sep or not salt or len(digest) != 2 * size or not _HEX.fullmatch(digest):
         return "a %s hash is %s:<salt>:<%d hex digits>" % (algorithm, algorithm, 2 * size)
     return ""
 
@@ -122,8 +130,7 @@ def check_request(password, hash_format, algorithm):
         )
     if not isinstance(password, str):
         # Never its repr: that would hash (and may log) a stand-in for the password.
-        raise PasswordHashError("password must be a string, not a %s" % ("mapping" if isinstance(password, dict) else
-                                                                       type(password).__name__))
+        raise PasswordHashError("password must be a string, not a %s" % _kind(password))
     if password == "":
         raise PasswordHashError("password must not be empty")
 
@@ -134,9 +141,9 @@ def check_existing_hash(existing_hash):
     if existing_hash is None or existing_hash == "":
         return
     if not isinstance(existing_hash, str):
-        raise PasswordHashError("existing_hash must be a string, not a %s" % type(existing_hash).__name__)
+        raise PasswordHashError("existing_hash must be a string, not a %s" % _kind(existing_hash))
     phc = existing_hash[len("argon2:"):] if existing_hash.startswith("argon2:") else existing_hash
-    match = _PHC.match(phc)
+    match = _PHC.fullmatch(phc)
     if match:  # a malformed hash never verifies: a new one is made
         reason = argon2_cost_problem(match)
         if reason:

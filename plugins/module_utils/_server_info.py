@@ -226,8 +226,10 @@ class JupyterServerClient:
         self.shown_url = redact(self.base_url)
         for option, value in (("token", token), ("password", password)):
             if value is not None and not isinstance(value, str):
-                raise ServerInfoError("%s must be a string, not a %s" % (
-                    option, "mapping" if isinstance(value, dict) else type(value).__name__))
+                kind = {dict: "mapping", list: "list", int: "number", float: "number", bool: "boolean"}.get(
+                    type(value), type(value).__name__)
+                raise ServerInfoError("%s must be a string, not a %s (it is never sent as its text form)"
+                                      % (option, kind))
         if ca_path is not None and not os.path.isfile(ca_path):
             raise ServerInfoError("ca_path: %s is not a file (the PEM file of the CA certificates to trust)" % ca_path)
         self.token = token or None

@@ -664,8 +664,8 @@ def problems_of(component):
     ({"route_enabled": True, "route_host": ""}, "jupyter_server_route_enabled needs jupyter_server_route_host"),
     ({"env": [{"value": "x"}]}, "jupyter_server_env[0] has no name"),
     ({"render_only": True, "render_dest": ""}, "jupyter_server_render_only needs jupyter_server_render_dest"),
-    ({"root_dir": "relative/dir"}, "jupyter_server_root_dir, jupyter_server_home and jupyter_server_scratch_dirs must be"),
-    ({"base_url": "/a?b"}, "jupyter_server_base_url a URL path"),
+    ({"root_dir": "relative/dir", "scratch_dirs": ["/tmp", "cache"]}, "jupyter_server_root_dir, jupyter_server_scratch_dirs[1] must be absolute paths: got \"relative/dir\", \"cache\""),
+    ({"base_url": "/a?b"}, "jupyter_server_base_url must be a URL path"),
     ({"image": "bad image"}, "jupyter_server_image: \"bad image\" is not an image reference"),
     ({"token": "abc"}, "jupyter_server_token is 3 characters long: an explicit token must have at least 32"),
     ({"password": "a"}, "jupyter_server_password is 1 characters long: an explicit password must have at least 8"),
@@ -680,7 +680,7 @@ def test_jupyter_validation_names_the_variable(overrides, fragment):
     ({"jupyter_name": "Not_Valid"}, "code_server_jupyter_name \"Not_Valid\""),
     ({"password_length": 4}, "code_server_password_length=4"),
     ({"replicas": 3}, "(one home volume)"),
-    ({"jupyter_url": "ftp://x/"}, "code_server_jupyter_url an http(s) URL ending in '/' (got \"ftp://x/\")"),
+    ({"jupyter_url": "ftp://x/"}, "code_server_jupyter_url must be an http(s) URL ending in '/' (got \"ftp://x/\")"),
     ({"render_only": True, "render_dest": "/tmp/x.yaml", "jupyter_url": ""}, "With code_server_render_only"),
     ({"ingress_enabled": True}, "code_server_ingress_enabled needs code_server_ingress_hosts"),
     ({"env": [{"name": 3}]}, "code_server_env[0] has no name"),
@@ -713,3 +713,37 @@ def test_render_only_needs_an_image():
 
 def test_absent_skips_config_validation():
     jupyter(state="absent", settings={"ServerApp": {"no_such_trait_here": 1}}).validate()
+
+
+# ---------------------------------------------------------------- settings that open doors
+
+
+def test_xsrf_off_with_any_origin_refused_unless_acknowledged():
+    open_door = {"allow_origin": "*", "settings": {"ServerApp": {"disable_check_xsrf": True}}}
+    assert "jupyter_server_insecure_cors_acknowledged" in problems_of(jupyter(**open_door))
+    component = jupyter(insecure_cors_acknowledged=True, **open_door)
+    component.validate()
+    assert any("disable_check_xsrf is true" in w for w in component.warnings)
+    assert any("allow_origin is '*'" in w for w in component.warnings)
+    # Either alone is no open door; a safe configuration warns about nothing.
+    jupyter(allow_origin="*").validate()
+    jupyter(settings={"ServerApp": {"disable_check_xsrf": True}}).validate()
+    safe = jupyter()
+    safe.validate()
+    assert safe.warnings == []
+
+
+def test_secret_traits_refused_with_the_shared_list():
+    from ansible_collections.remotedev.jupyter.plugins.module_utils._server_config import SECRET_TRAITS
+
+    for name in sorted(SECRET_TRAITS):
+        class_name, trait = name.split(".")
+        message = problems_of(jupyter(settings={class_name: {trait: "x" * 40}}))
+        assert "jupyter_server_settings sets %s: secrets do not belong in plain settings" % name in message
+        assert "x" * 40 not in message
+
+
+def test_extension_classes_still_allowed():
+    component = jupyter(settings={"LabApp": {"collaborative": True}}, settings_extra_classes=["LabApp"])
+    component.validate()
+    assert "c.LabApp.collaborative = True" in component.config

@@ -21,6 +21,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._password import
     check_request,
     describe_hash,
     hash_password,
+    hash_problem,
     make_hash,
     verify_hash,
 )
@@ -132,3 +133,55 @@ def test_describe_hash_reveals_no_secret():
     assert describe_hash(make_hash("pw", "code_server", "argon2")) == "bare argon2 (code-server form)"
     assert describe_hash(make_hash("pw", "jupyter", "sha1")) == "Jupyter sha1"
     assert describe_hash("secret-looking-value") == "unrecognised"
+
+
+# ---------------------------------------------------------------- hashes given by users
+
+
+ABSURD = "$argon2id$v=19$m=4194304,t=1000,p=8$c2FsdHNhbHQ$aGFzaGhhc2g"
+
+
+def test_hashes_the_modules_make_are_accepted():
+    assert hash_problem(make_hash("password-1")) == ""
+    assert hash_problem(make_hash("password-1", algorithm="sha1")) == ""
+    assert hash_problem(make_hash("password-1", "code_server"), "code_server") == ""
+    assert hash_problem("sha256:salt:" + hashlib.sha256(b"x").hexdigest()) == ""  # passwd_check takes any hashlib algorithm
+    assert hash_problem(hashlib.sha256(b"x").hexdigest(), "code_server") == ""  # code-server's legacy SHA-256
+
+
+@pytest.mark.parametrize("hashed,hash_format,fragment", [
+    ("nonsense", "jupyter", "has no ':'"),
+    ("argon2:$argon2id$short", "jupyter", "not an argon2 PHC string"),
+    ("argon2:" + ABSURD, "jupyter", "argon2 cost (m=4194304 KiB, t=1000, p=8) is above"),
+    ("sha1:salt:1234", "jupyter", "a sha1 hash is sha1:<salt>:<40 hex digits>"),
+    ("sha1::" + "a" * 40, "jupyter", "a sha1 hash is"),
+    ("rot13:a:b", "jupyter", '"rot13" is not an algorithm'),
+    ("shake_128:a:b", "jupyter", "no fixed digest size"),
+    ("argon2:" + ABSURD[:-1] + "\n", "jupyter", "not an argon2 PHC string"),
+    ("argon2:$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", "code_server", "code-server takes a bare argon2"),
+    (ABSURD, "code_server", "argon2 cost"),
+    ("", "jupyter", "empty"),
+    (None, "code_server", "empty"),
+], ids=["no-colon", "short-argon2", "absurd-cost", "short-digest", "empty-salt", "unknown-algorithm", "shake", "newline",
+        "jupyter-form-for-code-server", "absurd-code-server", "empty", "none"])
+def test_hash_problem(hashed, hash_format, fragment):
+    reason = hash_problem(hashed, hash_format)
+    assert fragment in reason
+    assert not hashed or hashed not in reason  # never shown
+
+
+def test_absurd_existing_hash_refused_before_verifying():
+    """Verifying it would take minutes and 4 GiB; the refusal is instant."""
+    for hashed, hash_format in (("argon2:" + ABSURD, "jupyter"), (ABSURD, "code_server")):
+        with pytest.raises(PasswordHashError, match="existing_hash: its argon2 cost"):
+            hash_password("password-1", hash_format, "argon2", hashed)
+
+
+@pytest.mark.parametrize("password,kind", [({"a": 1}, "mapping"), (["pw"], "list"), (12345678, "number"), (True, "boolean")],
+                         ids=["mapping", "list", "number", "boolean"])
+def test_non_string_password_refused_not_its_repr(password, kind):
+    with pytest.raises(PasswordHashError) as info:
+        hash_password(password)
+    assert str(info.value) == "password must be a string, not a %s" % kind
+    with pytest.raises(PasswordHashError, match="existing_hash must be a string, not a %s" % kind):
+        hash_password("password-1", existing_hash=password)

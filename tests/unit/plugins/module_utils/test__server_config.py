@@ -437,3 +437,48 @@ def test_same_is_type_strict():
     assert not sc.same({1: "a"}, {True: "a"})
     assert not sc.same({"a"}, ["a"])
     assert sc.same(float("nan"), float("nan"))
+
+
+# ---------------------------------------------------------------- secrets, names, ports
+
+
+def test_one_list_of_secret_traits():
+    """Every listed secret is a real trait of jupyter_server (or a NotebookApp alias), and the trait
+    names the module masks are those of the list."""
+    for name in sc.SECRET_TRAITS:
+        class_name, trait = name.split(".")
+        assert class_name == "NotebookApp" or trait in CLASSES[class_name], name
+    assert sc.SECRET_TRAIT_NAMES == {"token", "password", "hashed_password", "cookie_secret", "auth_token", "http_pwd",
+                                     "key", "secret"}
+
+
+def test_secret_traits_in():
+    settings = {"GatewayClient": {"auth_token": "x", "http_pwd": "y", "url": "http://gw"}, "Session": {"key": "k"},
+                "ServerApp": {"port": 1, "password": "p"}, "LabApp": {"token": "t", "key": "k2"},
+                "KernelSpecManager": {"key": "not a secret here"}, "Broken": 1}
+    assert sc.secret_traits_in(settings) == ["GatewayClient.auth_token", "GatewayClient.http_pwd", "LabApp.key",
+                                             "LabApp.token", "ServerApp.password", "Session.key"]
+    assert sc.secret_traits_in({}) == []
+
+
+@pytest.mark.parametrize("settings,extra,fragment", [
+    ({"ServerApp": {"port\n": 1}}, (), "settings.ServerApp: 'port\\n' is not a valid trait name"),
+    ({"LabApp\n": {"x": 1}}, ["LabApp\n"], "settings: 'LabApp\\n' is not a valid class name"),
+    ({"LabApp": {"x\n": 1}}, ["LabApp"], "settings.LabApp: 'x\\n' is not a valid trait name"),
+    ({"ServerApp": {"open_browser": "yes"}}, ["ServerApp"], "extra_classes[0]: ServerApp is a class of jupyter_server"),
+    ({"NotebookApp": {"port_retries": 1}}, ["NotebookApp"], "extra_classes[0]: NotebookApp is a class of jupyter_server"),
+    ({"ServerApp": {"port": 70000}}, (), "settings.ServerApp.port: expected an integer from 0 to 65535, got integer 70000"),
+    ({"KernelManager": {"shell_port": -1}}, (), "settings.KernelManager.shell_port: expected an integer from 0 to 65535"),
+], ids=["trait-trailing-newline", "extra-class-newline", "extra-trait-newline", "extra-serverapp", "extra-notebookapp",
+        "port-range", "kernel-port-range"])
+def test_clean_errors_not_syntax_errors(settings, extra, fragment):
+    with pytest.raises(sc.SettingsError) as info:
+        sc.render(sc.prepare_settings(settings, extra)[0])
+    assert fragment in str(info.value)
+
+
+def test_ports_in_range_pass():
+    for port in (0, 1, 8888, 65535):
+        assert "c.ServerApp.port = %d" % port in sc.render(sc.prepare_settings({"ServerApp": {"port": port}})[0])
+    # port_retries is no port
+    assert sc.prepare_settings({"ServerApp": {"port_retries": 100000}})[0]["ServerApp"]["port_retries"] == 100000

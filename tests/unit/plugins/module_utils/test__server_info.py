@@ -177,3 +177,24 @@ def test_unreachable_server_with_password_login():
     with pytest.raises(si.ServerInfoError, match="cannot reach Jupyter Server at .* \\(GET login\\)") as info:
         si.probe(client)
     assert "pw-secret" not in str(info.value)
+
+
+@pytest.mark.parametrize("url,fragment", [
+    ("http://[::1/", "url: not a valid URL (Invalid IPv6 URL)"),
+    ("http://h:99999/", "url: not a valid URL (Port out of range"),
+    ("http://h:port/", "url: not a valid URL"),
+], ids=["ipv6-unclosed", "port-range", "port-word"])
+def test_unparsable_url_fails_cleanly(url, fragment):
+    with pytest.raises(si.ServerInfoError) as info:
+        si.normalize_url(url)
+    assert fragment in str(info.value)
+
+
+def test_missing_ca_path_and_non_string_credentials_named(tmp_path):
+    missing = tmp_path / "no-such-ca.pem"
+    with pytest.raises(si.ServerInfoError, match="ca_path: %s is not a file" % missing):
+        si.JupyterServerClient("https://h/", ca_path=str(missing))
+    with pytest.raises(si.ServerInfoError, match="password must be a string, not a mapping"):
+        si.JupyterServerClient("http://h/", password={"a": 1})
+    with pytest.raises(si.ServerInfoError, match="token must be a string, not a list"):
+        si.JupyterServerClient("http://h/", token=["t"])
