@@ -121,9 +121,10 @@ class Engine:
     def unreachable(self, exc):
         s = self.s
         where = getattr(getattr(self._client, "conn", None), "describe", lambda: None)() or (
-            "kubeconfig %s, context %s" % (s["kubeconfig"] or os.environ.get("K8S_AUTH_KUBECONFIG")
-                                           or os.environ.get("KUBECONFIG") or "~/.kube/config",
-                                           s["context"] or "(current)"))
+            "kubeconfig %s%s, context %s" % (s["kubeconfig"] or os.environ.get("K8S_AUTH_KUBECONFIG")
+                                             or os.environ.get("KUBECONFIG") or "~/.kube/config",
+                                             " from %s" % s.var("kubeconfig") if s["kubeconfig"] else "",
+                                             s["context"] or "(current)"))
         return "Cannot reach the Kubernetes API (%s): %s. Nothing was changed." % (where, exc)
 
     def result(self, **more):

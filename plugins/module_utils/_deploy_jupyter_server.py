@@ -128,6 +128,10 @@ class JupyterServer(Component):
                        "%s must be an extended resource name, domain/name (got %s)."
                        % (s.var("gpu_resource"), json.dumps(s["gpu_resource"])))
         check_optional_name(problems, s, "priority_class_name")
+        # An origin goes into the Access-Control-Allow-Origin header as given.
+        problems.check(not re.search(r"[\s\x00-\x1f,]", s["allow_origin"]),
+                       "%s must be one origin (scheme://host[:port]) or '*', without blanks or commas (got %s)."
+                       % (s.var("allow_origin"), json.dumps(s["allow_origin"])))
         problems.check(s["default_url"].startswith("/") and not re.search(r"\s", s["default_url"]),
                        "%s must be a path starting with '/' (got %s)." % (s.var("default_url"), json.dumps(s["default_url"])))
         relative = [(s.var(n), s[n]) for n in ("root_dir", "home") if not s[n].startswith("/")]
