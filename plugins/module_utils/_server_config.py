@@ -527,11 +527,11 @@ def validate_settings(settings, extra_classes=(), classes=None, origins=None):
             if desc is None:
                 raise SettingsError("%s: %s has no configurable trait %r%s" % (
                     where, class_name, trait, _suggest(trait, schema)))
-            normalized[class_name][trait] = check_value(_with_limits(trait, desc), value, where, _is_secret(trait))
+            normalized[class_name][trait] = check_value(trait_descriptor(trait, desc), value, where, _is_secret(trait))
     return normalized
 
 
-def _with_limits(trait, desc):
+def trait_descriptor(trait, desc):
     """The schema's descriptor, with the range of a TCP port where the trait is
     one (traitlets' Integer has none: 70000 would only fail when the server binds)."""
     if desc.get("kind") == "int" and (trait == "port" or trait.endswith("_port")):

@@ -139,7 +139,7 @@ def test_server_config_insecure_settings_are_warned(tmp_path):
 @pytest.mark.parametrize("settings,message", [
     ({"ServerApp": {"prot": 8888}}, "settings.ServerApp.prot: ServerApp has no configurable trait 'prot'; did you mean 'port'?"),
     ({"ServerAp": {"port": 8888}}, "settings.ServerAp: unknown class 'ServerAp'"),
-    ({"ServerApp": {"port": "8888"}}, "settings.ServerApp.port: expected an integer, got string '8888'"),
+    ({"ServerApp": {"port": "8888"}}, "settings.ServerApp.port: expected an integer from 0 to 65535, got string '8888'"),
     ({"ServerApp": {"open_browser": "yes"}}, "settings.ServerApp.open_browser: expected a boolean (true or false)"),
 ])
 def test_server_config_bad_settings_fail_clearly_and_write_nothing(tmp_path, settings, message):
