@@ -41,8 +41,8 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_componen
 from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_values import extension_problem
 from ansible_collections.remotedev.jupyter.plugins.module_utils._password import (
     MIN_PASSWORD_LENGTH,
-    hash_password,
     hash_problem,
+    rehash_unless_matching,
 )
 
 CONFIG_DIR = "/etc/code-server"
@@ -182,7 +182,7 @@ class CodeServer(Component):
             password = existing_password or generate_secret(s["password_length"], PASSWORD_ALPHABET)
             stored = True
         if password:
-            password_hash = hash_password(password, "code_server", "argon2", existing_hash or None)[0]
+            password_hash = rehash_unless_matching(password, "code_server", "argon2", existing_hash)
         else:
             password_hash = s["password_hash"] or existing_hash
         data = {HASH_KEY: password_hash}

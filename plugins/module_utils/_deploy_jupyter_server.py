@@ -43,8 +43,8 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_componen
 from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_values import label_key_problem, labels_problems
 from ansible_collections.remotedev.jupyter.plugins.module_utils._password import (
     MIN_PASSWORD_LENGTH,
-    hash_password,
     hash_problem,
+    rehash_unless_matching,
 )
 from ansible_collections.remotedev.jupyter.plugins.module_utils._server_config import (
     SettingsError,
@@ -269,7 +269,7 @@ class JupyterServer(Component):
         else:
             token = generate_secret(s["token_length"], TOKEN_ALPHABET)
         if s["password"]:
-            password_hash = hash_password(s["password"], "jupyter", s["password_algorithm"], existing_hash or None)[0]
+            password_hash = rehash_unless_matching(s["password"], "jupyter", s["password_algorithm"], existing_hash)
         else:
             password_hash = s["password_hash"] or existing_hash
         secret_settings, _m, _n = prepare_settings({"PasswordIdentityProvider": {"hashed_password": password_hash}})

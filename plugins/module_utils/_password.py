@@ -211,6 +211,16 @@ def describe_hash(hashed):
     return "unrecognised"
 
 
+def rehash_unless_matching(password, hash_format, algorithm, stored_hash):
+    """hash_password for a hash read back from the cluster: one that may not be
+    verified (an absurd argon2 cost; someone else wrote it) is replaced, not verified."""
+    try:
+        check_existing_hash(stored_hash)
+    except PasswordHashError:
+        stored_hash = None
+    return hash_password(password, hash_format, algorithm, stored_hash or None)[0]
+
+
 def hash_password(password, hash_format="jupyter", algorithm="argon2", existing_hash=None):
     """Return (hash, changed, note).
 

@@ -173,3 +173,16 @@ def test_code_server_gets_hash_config_and_the_jupyter_connection(render):
     init = pod["spec"]["initContainers"][0]
     assert init["command"].count("--install-extension") == 2
     assert "ms-toolsai.jupyter" in init["command"]
+
+
+def test_acknowledged_open_cors_renders_with_warnings(render):
+    """XSRF off with any origin is refused (tests/deploy/test_bad_input.py) unless
+    acknowledged; then it renders, and the run says what it weakens."""
+    run, docs = render(jupyter_server_allow_origin="*", jupyter_server_insecure_cors_acknowledged=True,
+                       jupyter_server_settings={"ServerApp": {"disable_check_xsrf": True}}, render_code_server=False, **FIXED)
+    run.check()
+    warnings = run.result("Converge the Jupyter Server instance").get("warnings", [])
+    assert any("disable_check_xsrf is true" in w for w in warnings), warnings
+    assert any("allow_origin is '*'" in w for w in warnings), warnings
+    config = by_kind(docs["jupyter_server"], "ConfigMap")["data"]["jupyter_server_config.py"]
+    assert "c.ServerApp.disable_check_xsrf = True" in config

@@ -748,3 +748,11 @@ def test_extension_classes_still_allowed():
     component = jupyter(settings={"LabApp": {"collaborative": True}}, settings_extra_classes=["LabApp"])
     component.validate()
     assert "c.LabApp.collaborative = True" in component.config
+
+
+def test_stored_hash_of_absurd_cost_is_replaced_not_verified():
+    absurd = "$argon2id$v=19$m=4194304,t=1000,p=8$c2FsdHNhbHQ$aGFzaGhhc2g"
+    creds = jupyter(password="new password").credentials({"token": "t", "password-hash": "argon2:" + absurd})
+    assert verify_hash(creds["password_hash"], "new password")
+    creds = code_server(password="new password").credentials({"hashed-password": absurd})
+    assert verify_hash(creds["password_hash"], "new password", "code_server")
