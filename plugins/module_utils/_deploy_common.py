@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import hmac
 import json
 import re
 
@@ -37,6 +38,10 @@ DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 TEMPLATE_LABEL = "remotedev.jupyter/pod-template"
 CONFIG_CHECKSUM_ANNOTATION = "remotedev.jupyter/config-checksum"
 SECRET_CHECKSUM_ANNOTATION = "remotedev.jupyter/secret-checksum"
+# The Secret key of the random key the secret checksum is keyed with: whoever
+# may read pods (and so the annotation) cannot test guesses of a token or a
+# password against it without also reading the Secret.
+CHECKSUM_KEY = "checksum-key"
 
 # Container states that will not fix themselves: the rollout wait gives up early.
 FATAL_REASONS = frozenset([
@@ -331,8 +336,13 @@ def template_digest(template):
     return hashlib.sha256(json.dumps(template, sort_keys=True).encode("utf-8")).hexdigest()[:32]
 
 
-def content_checksum(*parts):
-    return hashlib.sha256(json.dumps(list(parts)).encode("utf-8")).hexdigest()
+def keyed_checksum(key, *parts):
+    """HMAC-SHA256 of the parts under `key`: changes with any part, and without
+    the key tells nothing about them (an unkeyed hash of a short token can be
+    reversed by guessing)."""
+    if not key:
+        raise ValueError("keyed_checksum needs a key")
+    return hmac.new(key.encode("utf-8"), json.dumps(list(parts)).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def pod_template_digest_of(deployment):

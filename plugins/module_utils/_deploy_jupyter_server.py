@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common import (
+    CHECKSUM_KEY,
     CLIENT_LABEL,
     CONFIG_CHECKSUM_ANNOTATION,
     SECRET_CHECKSUM_ANNOTATION,
     DNS_SUBDOMAIN,
     check_names,
     configmap_object,
-    content_checksum,
     deep_merge,
     deployment_object,
     ingress_object,
+    keyed_checksum,
     metadata,
     namespace_object,
     network_policy_object,
@@ -35,6 +36,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_componen
     TOKEN_ALPHABET,
     Component,
     PreflightError,
+    checksum_key,
     generate_secret,
 )
 from ansible_collections.remotedev.jupyter.plugins.module_utils._password import MIN_PASSWORD_LENGTH, hash_password
@@ -193,11 +195,13 @@ class JupyterServer(Component):
             password_hash = s["password_hash"] or existing_hash
         secret_settings, _m, _n = prepare_settings({"PasswordIdentityProvider": {"hashed_password": password_hash}})
         secret_config = render(secret_settings, "json")
+        key = checksum_key(existing)
         return {
             "token": token,
             "password_hash": password_hash,
-            "secret_data": {TOKEN_KEY: token, HASH_KEY: password_hash, SECRET_CONFIG_KEY: secret_config},
-            "checksum": content_checksum(token, password_hash, secret_config),
+            "secret_data": {TOKEN_KEY: token, HASH_KEY: password_hash, SECRET_CONFIG_KEY: secret_config,
+                            CHECKSUM_KEY: key},
+            "checksum": keyed_checksum(key, token, password_hash, secret_config),
         }
 
     # ------------------------------------------------------------ objects

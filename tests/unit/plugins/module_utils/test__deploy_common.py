@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 
 import pytest
@@ -274,10 +275,23 @@ def test_deployment_digest_ignores_what_is_outside_the_template(overrides):
     assert dc.pod_template_digest_of(_deployment(**overrides)) == dc.pod_template_digest_of(_deployment())
 
 
-def test_content_checksum():
-    assert dc.content_checksum("a", "b") == dc.content_checksum("a", "b")
-    assert dc.content_checksum("a", "b") != dc.content_checksum("ab", "")
-    assert len(dc.content_checksum("x")) == 64
+def test_keyed_checksum_is_stable_and_changes_with_any_part():
+    assert dc.keyed_checksum("k", "a", "b") == dc.keyed_checksum("k", "a", "b")
+    assert dc.keyed_checksum("k", "a", "b") != dc.keyed_checksum("k", "ab", "")
+    assert len(dc.keyed_checksum("k", "x")) == 64
+
+
+def test_keyed_checksum_depends_on_the_key_and_is_not_a_plain_hash():
+    """Without the key, the annotation cannot be checked against guesses."""
+    token = "abc"
+    assert dc.keyed_checksum("key-1", token) != dc.keyed_checksum("key-2", token)
+    plain = {hashlib.sha256(text.encode()).hexdigest() for text in (token, json.dumps([token]))}
+    assert dc.keyed_checksum("key-1", token) not in plain
+
+
+def test_keyed_checksum_refuses_an_empty_key():
+    with pytest.raises(ValueError):
+        dc.keyed_checksum("", "a")
 
 
 # ---------------------------------------------------------------- redaction
