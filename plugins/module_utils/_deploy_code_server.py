@@ -26,6 +26,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     pod_scheduling,
     pod_security_context,
     pvc_object,
+    scanner_skips,
     read_server_service_annotations,
     secret_object,
     service_object,
@@ -261,7 +262,8 @@ class CodeServer(Component):
         pod_labels = dict(self.labels, **client_pod_labels(self.jupyter_name))
         # One home volume: the old pod lets go of it before the new one starts.
         return deployment_object(self.name, self.namespace, self.labels, self.selector, s["replicas"],
-                                 {"type": "Recreate"}, pod_labels, annotations, pod)
+                                 {"type": "Recreate"}, pod_labels, annotations, pod,
+                                 scanner_skips(s["uid"], s.var("uid")))
 
     def extensions_installer(self, config_file, mounts):
         """Installs the extensions into the home volume; ones already there are kept."""

@@ -27,6 +27,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     pod_security_context,
     pod_security_labels,
     pvc_object,
+    scanner_skips,
     secret_object,
     server_service_annotations,
     service_object,
@@ -283,7 +284,8 @@ class JupyterServer(Component):
         annotations = {CONFIG_CHECKSUM_ANNOTATION: config_checksum(self.config),
                        SECRET_CHECKSUM_ANNOTATION: creds["checksum"]}
         return deployment_object(self.name, self.namespace, self.labels, self.selector, s["replicas"], strategy,
-                                 self.labels, annotations, pod)
+                                 self.labels, annotations, pod,
+                                 scanner_skips(s["uid"], s.var("uid")))
 
     def route(self):
         s = self.s

@@ -449,3 +449,17 @@ def test_check_env_and_render_dest():
     assert problems.messages[1].startswith("jupyter_server_env[2] has no name")
     assert problems.messages[2] == "jupyter_server_render_only needs jupyter_server_render_dest, the file to write " \
                                    "the manifests to."
+
+
+def test_scanner_skips_only_below_a_high_uid_and_always_with_a_reason():
+    skips = dc.scanner_skips(1000, "jupyter_server_uid")
+    check_id, reason = skips["checkov.io/skip1"].split("=")  # checkov splits on '=': exactly one
+    assert check_id == "CKV_K8S_40"
+    assert "jupyter_server_uid" in reason and "uid 1000" in reason
+    assert dc.scanner_skips(10000, "jupyter_server_uid") == {}
+
+
+def test_deployment_object_annotations_only_when_given():
+    args = ("d", "ns", {"a": "b"}, {"a": "b"}, 1, {"type": "Recreate"}, {"a": "b"}, {}, {"containers": []})
+    assert "annotations" not in dc.deployment_object(*args)["metadata"]
+    assert dc.deployment_object(*args, annotations={"x": "y"})["metadata"]["annotations"] == {"x": "y"}

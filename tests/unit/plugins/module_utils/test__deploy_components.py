@@ -222,7 +222,7 @@ def test_jupyter_gpu_limit():
     assert "nvidia.com/gpu" not in json.dumps(main_container(jupyter())["resources"])
     resources = main_container(jupyter(gpu_count=2))["resources"]
     assert resources == {"requests": {"cpu": "250m", "memory": "512Mi"},
-                         "limits": {"memory": "4Gi", "nvidia.com/gpu": 2}}
+                         "limits": {"cpu": "4", "memory": "4Gi", "nvidia.com/gpu": 2}}
     resources = main_container(jupyter(gpu_count=1, gpu_resource="amd.com/gpu"))["resources"]
     assert resources["limits"]["amd.com/gpu"] == 1
     # The role's resources setting is not modified by the merge.
@@ -439,6 +439,14 @@ def test_code_server_extensions_init_container():
     assert "initContainers" not in pod_spec(code_server())
     no_gallery = pod_spec(code_server(extensions=["a.b"]))["initContainers"][0]
     assert "EXTENSIONS_GALLERY" not in env_dict(no_gallery)
+
+
+@pytest.mark.parametrize("make", [jupyter, code_server], ids=["jupyter_server", "code_server"])
+def test_checkov_skip_of_the_low_uid_only_where_it_applies(make):
+    low = by_kind(objects_of(make()))["Deployment"]["metadata"]
+    assert low["annotations"]["checkov.io/skip1"].startswith("CKV_K8S_40=uid 1000 is the image's user")
+    high = by_kind(objects_of(make(uid=10001)))["Deployment"]["metadata"]
+    assert "annotations" not in high
 
 
 def test_code_server_pod():
@@ -753,3 +761,12 @@ def test_render_only_needs_an_image():
 
 def test_absent_skips_config_validation():
     jupyter(state="absent", settings={"ServerApp": {"no_such_trait_here": 1}}).validate()
+
+
+@pytest.mark.parametrize("make", [jupyter, code_server], ids=["jupyter_server", "code_server"])
+def test_an_image_by_digest_is_deployed_as_given(make):
+    """site.yml deploys repository:tag@sha256:... (the image role's image_built_pinned_ref)."""
+    ref = "registry.example/remotedev/x:0123456789abcdef@sha256:" + "a" * 64
+    component = make(image=ref)
+    component.validate()
+    assert main_container(component)["image"] == ref
