@@ -16,6 +16,7 @@ PYTHON ?= $(shell scripts/find-python)
 CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/remotedev-jupyter
 VENV := $(CURDIR)/.venv
 LINT_VENV := $(CURDIR)/.venv-lint
+CHECKOV_VENV := $(CURDIR)/.venv-checkov
 BIN := $(VENV)/bin
 LINT_BIN := $(LINT_VENV)/bin
 COLLECTION_LINK := .collections/ansible_collections/remotedev/jupyter
@@ -32,8 +33,8 @@ help: ## list the targets
 
 # ---------------------------------------------------------------- set-up
 
-.PHONY: deps system-deps venv lint-venv collection
-deps: system-deps venv lint-venv collection ## install everything the demo and the tests need
+.PHONY: deps system-deps venv lint-venv checkov-venv collection
+deps: system-deps venv lint-venv checkov-venv collection ## install everything the demo and the tests need
 
 system-deps: ## Debian packages (apt, needs root)
 	scripts/install-system-deps.sh
@@ -59,6 +60,15 @@ $(LINT_VENV)/.installed: requirements-lint.txt
 	$(LINT_BIN)/python $(PIP_INSTALL) -r requirements-lint.txt
 	touch $@
 
+# checkov pins much of its stack (boto3, networkx, an older kubernetes client):
+# a virtualenv of its own, apart from the linters' too.
+checkov-venv: $(CHECKOV_VENV)/.installed ## checkov's virtualenv (.venv-checkov)
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python $(PIP_INSTALL) --upgrade pip
+	$(CHECKOV_VENV)/bin/python $(PIP_INSTALL) -r requirements-checkov.txt
+	touch $@
+
 # Ansible finds this collection by FQCN through .collections (ansible.cfg);
 # the link makes edits visible without reinstalling.
 collection: $(COLLECTION_LINK)
@@ -68,14 +78,20 @@ $(COLLECTION_LINK):
 
 # ---------------------------------------------------------------- checks
 
-.PHONY: lint yamllint ansible-lint sanity units
-lint: yamllint ansible-lint ## yamllint and ansible-lint (production profile)
+.PHONY: lint yamllint ansible-lint checkov sanity units
+lint: yamllint ansible-lint checkov ## yamllint, ansible-lint (production profile), checkov on the rendered manifests and Containerfiles
 
 yamllint: lint-venv
 	$(LINT_BIN)/yamllint --strict .
 
 ansible-lint: lint-venv collection
 	PATH=$(LINT_BIN):$$PATH $(LINT_BIN)/ansible-lint --profile production --strict
+
+# Every manifest the roles render and every Containerfile the image role
+# renders (tests/checkov/render.yml): 0 failed, and a skip only with its reason
+# in-line where it is declared (scripts/checkov-scan checks both).
+checkov: venv checkov-venv collection ## checkov on the rendered manifests and Containerfiles (0 failed, skips with a reason)
+	scripts/checkov-scan
 
 # ansible-test wants the collection under ansible_collections/NS/NAME and looks
 # at what git tracks; it runs on a fresh copy of exactly those files (a stale

@@ -41,6 +41,7 @@ import argparse
 import base64
 import concurrent.futures
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -148,7 +149,7 @@ def secret_config_json() -> str:
 
 
 # How the engine derives the pod template's secret checksum and digest label
-# (_deploy_common.content_checksum and template_digest); a render redacts the
+# (_deploy_common.keyed_checksum and template_digest); a render redacts the
 # checksum, and the digest with it. differences() below tells when these no
 # longer match what the engine applies.
 SECRET_CHECKSUM_ANNOTATION = "remotedev.jupyter/secret-checksum"
@@ -156,8 +157,8 @@ TEMPLATE_LABEL = "remotedev.jupyter/pod-template"
 REDACTED = "REDACTED"
 
 
-def content_checksum(*parts: str) -> str:
-    return hashlib.sha256(json.dumps(list(parts)).encode("utf-8")).hexdigest()
+def keyed_checksum(key: str, *parts: str) -> str:
+    return hmac.new(key.encode("utf-8"), json.dumps(list(parts)).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def template_digest(template: dict) -> str:
@@ -165,7 +166,7 @@ def template_digest(template: dict) -> str:
 
 
 def unredact(documents: list[dict], secret: dict[str, str]) -> None:
-    """Put the real Secret values (token, password-hash, json config) in place of
+    """Put the real Secret values (token, password-hash, json config, checksum key) in place of
     the redacted ones, and the pod template's checksum of them and its digest."""
     for doc in documents:
         if doc["kind"] == "Secret":
@@ -179,8 +180,8 @@ def unredact(documents: list[dict], secret: dict[str, str]) -> None:
         template = doc["spec"]["template"]
         annotations = template["metadata"].get("annotations") or {}
         if annotations.get(SECRET_CHECKSUM_ANNOTATION) == REDACTED:
-            annotations[SECRET_CHECKSUM_ANNOTATION] = content_checksum(
-                secret["token"], secret["password-hash"], secret["jupyter_server_config.json"]
+            annotations[SECRET_CHECKSUM_ANNOTATION] = keyed_checksum(
+                secret["checksum-key"], secret["token"], secret["password-hash"], secret["jupyter_server_config.json"]
             )
             del template["metadata"]["labels"][TEMPLATE_LABEL]
             template["metadata"]["labels"][TEMPLATE_LABEL] = template_digest(template)
@@ -565,7 +566,8 @@ class Bench:  # pylint: disable=too-many-instance-attributes
             "rendering",
             path,
         )  # fmt: skip
-        real = {"token": self.token, "password-hash": "", "jupyter_server_config.json": secret_config_json()}
+        real = {"token": self.token, "password-hash": "", "jupyter_server_config.json": secret_config_json(),
+                "checksum-key": secrets.token_hex(32)}
         for host in hosts:
             file = out / f"{host}.yaml"
             documents = [d for d in yaml.safe_load_all(file.read_text(encoding="utf-8")) if d]

@@ -12,21 +12,22 @@ import re
 
 
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common import (
+    CHECKSUM_KEY,
     CONFIG_CHECKSUM_ANNOTATION,
     SECRET_CHECKSUM_ANNOTATION,
     DNS_SUBDOMAIN,
     check_each,
     check_names,
     client_pod_labels,
-    configmap_object,
-    content_checksum,
     container_security_context,
     deployment_object,
     ingress_object,
+    keyed_checksum,
     network_policy_object,
     pod_scheduling,
     pod_security_context,
     pvc_object,
+    scanner_skips,
     read_server_service_annotations,
     secret_object,
     service_object,
@@ -36,6 +37,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_componen
     PASSWORD_ALPHABET,
     Component,
     PreflightError,
+    checksum_key,
     generate_secret,
 )
 from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_values import extension_problem
@@ -45,8 +47,17 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._password import
     rehash_unless_matching,
 )
 
+# code-server takes its hashed password from $HASHED_PASSWORD or its config
+# file only: the whole config file is kept in the Secret and mounted, so that
+# no secret is in the environment every process and extension inherits.
 CONFIG_DIR = "/etc/code-server"
 CONFIG_KEY = "config.yaml"
+# The Jupyter Server's token, mounted from its Secret; JUPYTER_TOKEN_FILE names it.
+JUPYTER_TOKEN_DIR = "/etc/jupyter-server"
+JUPYTER_TOKEN_PATH = "token"
+JUPYTER_TOKEN_FILE = JUPYTER_TOKEN_DIR + "/" + JUPYTER_TOKEN_PATH
+# Secret volumes: readable by the pod's fsGroup (the files belong to root), not by others.
+SECRET_FILE_MODE = 0o440
 HASH_KEY = "hashed-password"
 PASSWORD_KEY = "password"
 HTTP_URL = re.compile(r"^https?://\S+/$")
@@ -61,7 +72,7 @@ class CodeServer(Component):
     what = "code-server"
     data_volume = "home"
     single_replica_reason = " (one home volume)"
-    reserved_env = ("CODE_SERVER_CONFIG", "HASHED_PASSWORD")
+    reserved_env = ("CODE_SERVER_CONFIG", "HASHED_PASSWORD", "JUPYTER_SERVER_URL", "JUPYTER_TOKEN_FILE")
 
     def __init__(self, settings):
         super().__init__(settings)
@@ -185,28 +196,35 @@ class CodeServer(Component):
             password_hash = rehash_unless_matching(password, "code_server", "argon2", existing_hash)
         else:
             password_hash = s["password_hash"] or existing_hash
+        config_text = self.config_text(password_hash)
+        key = checksum_key(existing)
         data = {HASH_KEY: password_hash}
         if stored:
             data[PASSWORD_KEY] = password
+        data[CONFIG_KEY] = config_text
+        data[CHECKSUM_KEY] = key
         return {
             "password": password if stored else "",
             "password_hash": password_hash,
             "secret_data": data,
-            # The Jupyter token reaches the pod as an environment variable, read at
-            # start: a new token must roll the pod, as a new password does.
-            "checksum": content_checksum(password_hash, self.jupyter.get("token_digest", "")),
+            # The Jupyter extension keeps the token it was given when it connected:
+            # a new token rolls the pod, as a new password does, so that every
+            # session starts again from the file.
+            "checksum": keyed_checksum(key, config_text, self.jupyter.get("token_digest", "")),
         }
+
+    def config_text(self, password_hash):
+        """code-server's config file, the hashed password included."""
+        return to_yaml(dict(self.config, **{HASH_KEY: password_hash}), sort_keys=True)
 
     # ------------------------------------------------------------ objects
 
     def objects(self, creds):
         s = self.s
         name, namespace, labels = self.name, self.namespace, self.labels
-        config_text = to_yaml(self.config, sort_keys=True)
         objects = [
+            # The config file is in the Secret, with the hashed password: no ConfigMap.
             secret_object(self.secret_name, namespace, labels, creds["secret_data"]),
-            # No password here: code-server reads HASHED_PASSWORD from the Secret.
-            configmap_object(name, namespace, labels, {CONFIG_KEY: config_text}),
             pvc_object(name, namespace, labels, s["storage_access_mode"], s["storage_class"], s["storage_size"]),
         ]
         if s["network_policy_enabled"]:
@@ -220,6 +238,10 @@ class CodeServer(Component):
         objects.append(self.deployment(creds))
         return objects
 
+    def optional_kinds(self):
+        # Earlier versions kept the config in a ConfigMap: an upgrade removes it.
+        return super().optional_kinds() + [("v1", "ConfigMap", False)]
+
     def deployment(self, creds):
         s = self.s
         config_file = CONFIG_DIR + "/" + CONFIG_KEY
@@ -228,21 +250,26 @@ class CodeServer(Component):
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},
         ]
-        env = [
-            {"name": "CODE_SERVER_CONFIG", "value": config_file},
-            {"name": "HASHED_PASSWORD",
-             "valueFrom": {"secretKeyRef": {"name": self.secret_name, "key": HASH_KEY}}},
+        env = [{"name": "CODE_SERVER_CONFIG", "value": config_file}]
+        volumes = [
+            {"name": "home", "persistentVolumeClaim": {"claimName": self.name}},
+            {"name": "config", "secret": {"secretName": self.secret_name, "defaultMode": SECRET_FILE_MODE,
+                                          "items": [{"key": CONFIG_KEY, "path": CONFIG_KEY}]}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": str(s["scratch_size_limit"])}},
         ]
+        installer_mounts = list(mounts)
         if self.connected:
             jupyter = self.jupyter
+            # The shared Jupyter Server: its URL, and its token as a file (only that
+            # key of its Secret), which the user reads in a terminal when connecting.
             env += [
-                # The shared Jupyter Server: paste JUPYTER_SERVER_CONNECT_URL into the
-                # Jupyter extension's "Existing Jupyter Server".
                 {"name": "JUPYTER_SERVER_URL", "value": jupyter["url"]},
-                {"name": "JUPYTER_TOKEN", "valueFrom": {"secretKeyRef": {
-                    "name": jupyter["secret_name"], "key": jupyter["token_key"]}}},
-                {"name": "JUPYTER_SERVER_CONNECT_URL", "value": "$(JUPYTER_SERVER_URL)?token=$(JUPYTER_TOKEN)"},
+                {"name": "JUPYTER_TOKEN_FILE", "value": JUPYTER_TOKEN_FILE},
             ]
+            mounts.append({"name": "jupyter-token", "mountPath": JUPYTER_TOKEN_DIR, "readOnly": True})
+            volumes.append({"name": "jupyter-token", "secret": {
+                "secretName": jupyter["secret_name"], "defaultMode": SECRET_FILE_MODE,
+                "items": [{"key": jupyter["token_key"], "path": JUPYTER_TOKEN_PATH}]}})
         container = self.main_container(env, "/healthz", s["resources"], mounts)
         pod = {
             "automountServiceAccountToken": False,
@@ -251,13 +278,9 @@ class CodeServer(Component):
         }
         pod.update(pod_scheduling(s["image_pull_secrets"], s["node_selector"], s["tolerations"], s["affinity"]))
         if s["extensions"]:
-            pod["initContainers"] = [self.extensions_installer(config_file, mounts)]
+            pod["initContainers"] = [self.extensions_installer(config_file, installer_mounts)]
         pod["containers"] = [container]
-        pod["volumes"] = [
-            {"name": "home", "persistentVolumeClaim": {"claimName": self.name}},
-            {"name": "config", "configMap": {"name": self.name}},
-            {"name": "tmp", "emptyDir": {"sizeLimit": str(s["scratch_size_limit"])}},
-        ]
+        pod["volumes"] = volumes
         annotations = {
             CONFIG_CHECKSUM_ANNOTATION: hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest(),
             SECRET_CHECKSUM_ANNOTATION: creds["checksum"],
@@ -265,7 +288,8 @@ class CodeServer(Component):
         pod_labels = dict(self.labels, **client_pod_labels(self.jupyter_name))
         # One home volume: the old pod lets go of it before the new one starts.
         return deployment_object(self.name, self.namespace, self.labels, self.selector, s["replicas"],
-                                 {"type": "Recreate"}, pod_labels, annotations, pod)
+                                 {"type": "Recreate"}, pod_labels, annotations, pod,
+                                 scanner_skips(s["uid"], s.var("uid")))
 
     def extensions_installer(self, config_file, mounts):
         """Installs the extensions into the home volume; ones already there are kept."""
@@ -312,7 +336,7 @@ class CodeServer(Component):
                 "Open: kubectl -n %s port-forward svc/%s 8080:%s, then http://127.0.0.1:8080/"
                 % (self.namespace, self.name, s["service_port"])),
             password,
-            ("Shared kernels: in the Jupyter extension choose Existing Jupyter Server and paste "
-             "$JUPYTER_SERVER_CONNECT_URL (echo it in a code-server terminal); server " + self.jupyter["url"])
+            ("Shared kernels: in the Jupyter extension choose Existing Jupyter Server, enter %s and, when asked "
+             "for the token, paste what `cat $JUPYTER_TOKEN_FILE` prints in a code-server terminal." % self.jupyter["url"])
             if self.connected else "Not connected to a Jupyter Server (%s is empty)." % s.var("jupyter_name"),
         ]

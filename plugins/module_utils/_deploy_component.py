@@ -14,6 +14,7 @@ import secrets
 import string
 
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common import (
+    CHECKSUM_KEY,
     Problems,
     check_env,
     check_image,
@@ -39,6 +40,14 @@ def generate_secret(length, alphabet):
 
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
+CHECKSUM_KEY_LENGTH = 64
+
+
+def checksum_key(existing):
+    """The key of the pod's secret checksum: the one kept in the component's
+    Secret, else a new one, generated once. Rotating it would roll the pod for
+    nothing, so it stays until the Secret is removed."""
+    return existing.get(CHECKSUM_KEY) or generate_secret(CHECKSUM_KEY_LENGTH, PASSWORD_ALPHABET)
 
 
 class Component:

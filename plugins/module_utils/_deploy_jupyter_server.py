@@ -10,6 +10,7 @@ import json
 import re
 
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common import (
+    CHECKSUM_KEY,
     CLIENT_LABEL,
     CONFIG_CHECKSUM_ANNOTATION,
     SECRET_CHECKSUM_ANNOTATION,
@@ -18,10 +19,10 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     check_names,
     check_optional_name,
     configmap_object,
-    content_checksum,
     deep_merge,
     deployment_object,
     ingress_object,
+    keyed_checksum,
     metadata,
     namespace_object,
     network_policy_object,
@@ -29,6 +30,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     pod_security_context,
     pod_security_labels,
     pvc_object,
+    scanner_skips,
     secret_object,
     server_service_annotations,
     service_object,
@@ -38,6 +40,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_componen
     TOKEN_ALPHABET,
     Component,
     PreflightError,
+    checksum_key,
     generate_secret,
 )
 from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_values import label_key_problem, labels_problems
@@ -274,11 +277,13 @@ class JupyterServer(Component):
             password_hash = s["password_hash"] or existing_hash
         secret_settings, _m, _n = prepare_settings({"PasswordIdentityProvider": {"hashed_password": password_hash}})
         secret_config = render(secret_settings, "json")
+        key = checksum_key(existing)
         return {
             "token": token,
             "password_hash": password_hash,
-            "secret_data": {TOKEN_KEY: token, HASH_KEY: password_hash, SECRET_CONFIG_KEY: secret_config},
-            "checksum": content_checksum(token, password_hash, secret_config),
+            "secret_data": {TOKEN_KEY: token, HASH_KEY: password_hash, SECRET_CONFIG_KEY: secret_config,
+                            CHECKSUM_KEY: key},
+            "checksum": keyed_checksum(key, token, password_hash, secret_config),
         }
 
     # ------------------------------------------------------------ objects
@@ -360,7 +365,8 @@ class JupyterServer(Component):
         annotations = {CONFIG_CHECKSUM_ANNOTATION: config_checksum(self.config),
                        SECRET_CHECKSUM_ANNOTATION: creds["checksum"]}
         return deployment_object(self.name, self.namespace, self.labels, self.selector, s["replicas"], strategy,
-                                 self.labels, annotations, pod)
+                                 self.labels, annotations, pod,
+                                 scanner_skips(s["uid"], s.var("uid")))
 
     def route(self):
         s = self.s

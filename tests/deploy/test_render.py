@@ -8,7 +8,7 @@ import base64
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
-from conftest import by_kind
+from conftest import REGISTRY, TEST_PLAYBOOKS, by_kind, run_playbook
 
 TOKEN = "t" * 48
 HASH = "argon2:$argon2id$v=19$m=10240,t=10,p=8$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
@@ -72,7 +72,7 @@ def test_secrets_live_in_the_secret_and_render_redacted(render):
     run, docs = render(**FIXED)
     run.check()
     secret = by_kind(docs["jupyter_server"], "Secret")
-    assert set(secret["data"]) == {"token", "password-hash", "jupyter_server_config.json"}
+    assert set(secret["data"]) == {"token", "password-hash", "jupyter_server_config.json", "checksum-key"}
     assert {base64.b64decode(v) for v in secret["data"].values()} == {b"REDACTED"}
     assert TOKEN not in run.output and "c2FsdHNhbHQ" not in run.output
     env = {e["name"]: e for e in container(by_kind(docs["jupyter_server"], "Deployment"))["env"]}
@@ -156,18 +156,24 @@ def test_code_server_gets_hash_config_and_the_jupyter_connection(render):
     run.check()
     code = docs["code_server"]
     secret = by_kind(code, "Secret")
-    assert set(secret["data"]) == {"hashed-password"}  # an explicit password is never stored in clear
-    config = by_kind(code, "ConfigMap")["data"]["config.yaml"]
-    assert "auth: password" in config and "bind-addr: 0.0.0.0:8080" in config
-    assert "password" not in config.replace("auth: password", "")
+    # The config file (with the hashed password) lives in the Secret; an explicit password is never stored in clear.
+    assert set(secret["data"]) == {"hashed-password", "config.yaml", "checksum-key"}
+    assert [d["kind"] for d in code if d["kind"] == "ConfigMap"] == []
     pod = by_kind(code, "Deployment")["spec"]["template"]
     assert pod["metadata"]["labels"]["remotedev.jupyter/jupyter-client"] == "jupyter-localhost"
     main = pod["spec"]["containers"][0]
-    env = {e["name"]: e for e in main["env"]}
-    assert env["HASHED_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "code-server-localhost", "key": "hashed-password"}
-    assert env["JUPYTER_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "jupyter-localhost", "key": "token"}
-    assert env["JUPYTER_SERVER_URL"]["value"] == "http://jupyter-localhost.remotedev-jupyter.svc.cluster.local:8888/"
-    assert env["JUPYTER_SERVER_CONNECT_URL"]["value"] == "$(JUPYTER_SERVER_URL)?token=$(JUPYTER_TOKEN)"
+    # Secrets only as files: no secretKeyRef, no envFrom, in any container.
+    assert {e["name"]: e["value"] for e in main["env"]} == {
+        "CODE_SERVER_CONFIG": "/etc/code-server/config.yaml",
+        "JUPYTER_SERVER_URL": "http://jupyter-localhost.remotedev-jupyter.svc.cluster.local:8888/",
+        "JUPYTER_TOKEN_FILE": "/etc/jupyter-server/token",
+    }
+    for c in pod["spec"]["containers"] + pod["spec"]["initContainers"]:
+        assert "envFrom" not in c and all("valueFrom" not in e for e in c["env"])
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["jupyter-token"]["secret"] == {"secretName": "jupyter-localhost", "defaultMode": 0o440,
+                                                  "items": [{"key": "token", "path": "token"}]}
+    assert volumes["config"]["secret"]["items"] == [{"key": "config.yaml", "path": "config.yaml"}]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert main[probe]["httpGet"]["path"] == "/healthz"
     init = pod["spec"]["initContainers"][0]
@@ -186,3 +192,22 @@ def test_acknowledged_open_cors_renders_with_warnings(render):
     assert any("allow_origin is '*'" in w for w in warnings), warnings
     config = by_kind(docs["jupyter_server"], "ConfigMap")["data"]["jupyter_server_config.py"]
     assert "c.ServerApp.disable_check_xsrf = True" in config
+
+
+def test_no_secret_in_the_output_at_any_verbosity(tmp_path):
+    """-vvvv and --diff show every task result: none may carry a token, a password or a hash."""
+    secrets_given = {"jupyter_server_token": TOKEN, "jupyter_server_password": "jupyter-pw-" + "y" * 16,
+                     "code_server_password": "code-pw-" + "z" * 16, "jupyter_server_show_token": False}
+    values = {"jupyter_server_image": f"{REGISTRY}/remotedev/jupyter-server:test",
+              "code_server_image": f"{REGISTRY}/remotedev/code-server:test",
+              "code_server_jupyter_url": "http://jupyter-localhost.remotedev-jupyter.svc.cluster.local:8888/",
+              "code_server_jupyter_secret_name": "jupyter-localhost", **secrets_given}
+    run = run_playbook(TEST_PLAYBOOKS / "render.yml", extra_vars=values, verbosity=4, diff=True,
+                       env={"RENDER_DIR": str(tmp_path)})
+    run.check()
+    assert "Converge the code-server instance" in run.output
+    for name, value in secrets_given.items():
+        if isinstance(value, str):
+            assert value not in run.output, name
+            assert base64.b64encode(value.encode()).decode() not in run.output, name
+    assert "$argon2" not in run.output

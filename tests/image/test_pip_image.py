@@ -84,6 +84,8 @@ def test_first_run_builds_and_pushes(built, registry):
     assert facts["tag"] == facts["hash"][:16]
     assert facts["ref"] == f"{registry}/{variables['image_repository']}:{facts['tag']}"
     assert facts["digest"].startswith("sha256:")
+    # What site.yml deploys: the tag for people, the digest for the runtime.
+    assert facts["pinned"] == facts["ref"] + "@" + facts["digest"]
     # The registry has the tag, with the digest the role reported.
     manifest = api(f"http://{registry}/", f"v2/{variables['image_repository']}/tags/list")
     assert facts["tag"] in manifest["tags"]
@@ -93,6 +95,8 @@ def test_second_run_changes_nothing(built):
     first, second = built["first"], built["second"]
     assert second.rc == 0, second.failure
     assert second.changed() == 0, [t.task for t in second.tasks if t.changed]
+    # Found in the registry, not built: the same pinned reference (no roll on a re-run).
+    assert second.facts["pinned"] == first.facts["pinned"]
     assert not second.ran(f"Build with {built['builder']}:"), "the second run must not build"
     assert not second.ran("Push: "), "the second run must not push"
     assert second.facts == first.facts

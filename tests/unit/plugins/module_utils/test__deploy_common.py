@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 
 import pytest
@@ -274,10 +275,23 @@ def test_deployment_digest_ignores_what_is_outside_the_template(overrides):
     assert dc.pod_template_digest_of(_deployment(**overrides)) == dc.pod_template_digest_of(_deployment())
 
 
-def test_content_checksum():
-    assert dc.content_checksum("a", "b") == dc.content_checksum("a", "b")
-    assert dc.content_checksum("a", "b") != dc.content_checksum("ab", "")
-    assert len(dc.content_checksum("x")) == 64
+def test_keyed_checksum_is_stable_and_changes_with_any_part():
+    assert dc.keyed_checksum("k", "a", "b") == dc.keyed_checksum("k", "a", "b")
+    assert dc.keyed_checksum("k", "a", "b") != dc.keyed_checksum("k", "ab", "")
+    assert len(dc.keyed_checksum("k", "x")) == 64
+
+
+def test_keyed_checksum_depends_on_the_key_and_is_not_a_plain_hash():
+    """Without the key, the annotation cannot be checked against guesses."""
+    token = "abc"
+    assert dc.keyed_checksum("key-1", token) != dc.keyed_checksum("key-2", token)
+    plain = {hashlib.sha256(text.encode()).hexdigest() for text in (token, json.dumps([token]))}
+    assert dc.keyed_checksum("key-1", token) not in plain
+
+
+def test_keyed_checksum_refuses_an_empty_key():
+    with pytest.raises(ValueError):
+        dc.keyed_checksum("", "a")
 
 
 # ---------------------------------------------------------------- redaction
@@ -435,3 +449,17 @@ def test_check_env_and_render_dest():
     assert problems.messages[1].startswith("jupyter_server_env[2] has no name")
     assert problems.messages[2] == "jupyter_server_render_only needs jupyter_server_render_dest, the file to write " \
                                    "the manifests to."
+
+
+def test_scanner_skips_only_below_a_high_uid_and_always_with_a_reason():
+    skips = dc.scanner_skips(1000, "jupyter_server_uid")
+    check_id, reason = skips["checkov.io/skip1"].split("=")  # checkov splits on '=': exactly one
+    assert check_id == "CKV_K8S_40"
+    assert "jupyter_server_uid" in reason and "uid 1000" in reason
+    assert dc.scanner_skips(10000, "jupyter_server_uid") == {}
+
+
+def test_deployment_object_annotations_only_when_given():
+    args = ("d", "ns", {"a": "b"}, {"a": "b"}, 1, {"type": "Recreate"}, {"a": "b"}, {}, {"containers": []})
+    assert "annotations" not in dc.deployment_object(*args)["metadata"]
+    assert dc.deployment_object(*args, annotations={"x": "y"})["metadata"]["annotations"] == {"x": "y"}

@@ -10,6 +10,7 @@ variable that is added is exercised here too."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import string
 
@@ -33,9 +34,11 @@ def code_server(**overrides):
 
 
 TOKEN = "t0ken" * 10
+KEY = {dc.CHECKSUM_KEY: "k" * 64}
 JUPYTER_CREDS = {"token": TOKEN, "password_hash": "", "secret_data": {"token": TOKEN, "password-hash": ""},
                  "checksum": "c" * 64}
-CODE_CREDS = {"password": "", "password_hash": "$argon2id$fake", "secret_data": {"hashed-password": "$argon2id$fake"},
+CODE_CREDS = {"password": "", "password_hash": "$argon2id$fake",
+              "secret_data": {"hashed-password": "$argon2id$fake", "config.yaml": "hashed-password: $argon2id$fake\n"},
               "checksum": "d" * 64}
 
 
@@ -219,7 +222,7 @@ def test_jupyter_gpu_limit():
     assert "nvidia.com/gpu" not in json.dumps(main_container(jupyter())["resources"])
     resources = main_container(jupyter(gpu_count=2))["resources"]
     assert resources == {"requests": {"cpu": "250m", "memory": "512Mi"},
-                         "limits": {"memory": "4Gi", "nvidia.com/gpu": 2}}
+                         "limits": {"cpu": "4", "memory": "4Gi", "nvidia.com/gpu": 2}}
     resources = main_container(jupyter(gpu_count=1, gpu_resource="amd.com/gpu"))["resources"]
     assert resources["limits"]["amd.com/gpu"] == 1
     # The role's resources setting is not modified by the merge.
@@ -346,8 +349,7 @@ def test_jupyter_digest_label_is_the_template_digest():
 
 def test_code_server_default_objects():
     objects = objects_of(code_server())
-    assert [o["kind"] for o in objects] == ["Secret", "ConfigMap", "PersistentVolumeClaim", "NetworkPolicy",
-                                            "Service", "Deployment"]
+    assert [o["kind"] for o in objects] == ["Secret", "PersistentVolumeClaim", "NetworkPolicy", "Service", "Deployment"]
     assert all(o["metadata"]["name"] == "code-server-demo" for o in objects)
     kinds = [o["kind"] for o in objects_of(code_server(network_policy_enabled=False, ingress_enabled=True,
                                                        ingress_hosts=["code.example"]))]
@@ -371,12 +373,22 @@ def test_code_server_connected_env_and_client_label():
     component = code_server(jupyter_url="http://j.ns.svc.cluster.local:8888/x/", jupyter_secret_name="jsecret",
                             jupyter_token_key="tok")
     deployment = by_kind(objects_of(component))["Deployment"]
-    env = env_dict(deployment["spec"]["template"]["spec"]["containers"][0])
-    assert env["JUPYTER_SERVER_URL"] == "http://j.ns.svc.cluster.local:8888/x/"
-    assert env["JUPYTER_TOKEN"] == {"secretKeyRef": {"name": "jsecret", "key": "tok"}}
-    assert env["JUPYTER_SERVER_CONNECT_URL"] == "$(JUPYTER_SERVER_URL)?token=$(JUPYTER_TOKEN)"
-    assert env["HASHED_PASSWORD"] == {"secretKeyRef": {"name": "code-server-demo", "key": "hashed-password"}}
-    assert env["CODE_SERVER_CONFIG"] == "/etc/code-server/config.yaml"
+    spec = deployment["spec"]["template"]["spec"]
+    env = env_dict(spec["containers"][0])
+    # No secret in the environment: the URL, and where the token file is.
+    assert env == {"CODE_SERVER_CONFIG": "/etc/code-server/config.yaml",
+                   "JUPYTER_SERVER_URL": "http://j.ns.svc.cluster.local:8888/x/",
+                   "JUPYTER_TOKEN_FILE": "/etc/jupyter-server/token"}
+    assert not any("valueFrom" in e or "envFrom" in c for c in spec["containers"] for e in c["env"])
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    # Only the token key of the Jupyter Server's Secret, readable by the pod's group only.
+    assert volumes["jupyter-token"]["secret"] == {"secretName": "jsecret", "defaultMode": 0o440,
+                                                  "items": [{"key": "tok", "path": "token"}]}
+    assert volumes["config"]["secret"] == {"secretName": "code-server-demo", "defaultMode": 0o440,
+                                           "items": [{"key": "config.yaml", "path": "config.yaml"}]}
+    mounts = {m["name"]: m for m in spec["containers"][0]["volumeMounts"]}
+    assert mounts["jupyter-token"] == {"name": "jupyter-token", "mountPath": "/etc/jupyter-server", "readOnly": True}
+    assert mounts["config"] == {"name": "config", "mountPath": "/etc/code-server", "readOnly": True}
     template_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert template_labels[dc.CLIENT_LABEL] == "jupyter-demo"
     assert dc.CLIENT_LABEL not in deployment["metadata"]["labels"]
@@ -393,14 +405,17 @@ def test_code_server_connection_from_preflight_facts():
     component.facts["jupyter"] = {"url": "http://found/", "secret_name": "found-secret", "token_key": "token"}
     env = env_dict(main_container(component))
     assert env["JUPYTER_SERVER_URL"] == "http://found/"
-    assert env["JUPYTER_TOKEN"] == {"secretKeyRef": {"name": "found-secret", "key": "token"}}
+    volumes = {v["name"]: v for v in pod_spec(component)["volumes"]}
+    assert volumes["jupyter-token"]["secret"]["secretName"] == "found-secret"
+    assert volumes["jupyter-token"]["secret"]["items"] == [{"key": "token", "path": "token"}]
 
 
 def test_code_server_unconnected():
     component = code_server(jupyter_name="", jupyter_url="", jupyter_secret_name="")
     deployment = by_kind(objects_of(component))["Deployment"]
     env = env_dict(deployment["spec"]["template"]["spec"]["containers"][0])
-    assert set(env) == {"CODE_SERVER_CONFIG", "HASHED_PASSWORD"}
+    assert set(env) == {"CODE_SERVER_CONFIG"}
+    assert [v["name"] for v in deployment["spec"]["template"]["spec"]["volumes"]] == ["home", "config", "tmp"]
     assert dc.CLIENT_LABEL not in deployment["spec"]["template"]["metadata"]["labels"]
     assert component.connection(CODE_CREDS)["jupyter_url"] == ""
     assert any("Not connected to a Jupyter Server (code_server_jupyter_name is empty)" in line
@@ -419,10 +434,19 @@ def test_code_server_extensions_init_container():
     env = env_dict(init)
     assert json.loads(env["EXTENSIONS_GALLERY"]) == {"serviceUrl": "https://open-vsx.org/vscode/gallery"}
     assert init["securityContext"]["capabilities"] == {"drop": ["ALL"]}
-    assert init["volumeMounts"] == spec["containers"][0]["volumeMounts"]
+    # Everything the server mounts but the Jupyter token, which installing extensions does not need.
+    assert init["volumeMounts"] == [m for m in spec["containers"][0]["volumeMounts"] if m["name"] != "jupyter-token"]
     assert "initContainers" not in pod_spec(code_server())
     no_gallery = pod_spec(code_server(extensions=["a.b"]))["initContainers"][0]
     assert "EXTENSIONS_GALLERY" not in env_dict(no_gallery)
+
+
+@pytest.mark.parametrize("make", [jupyter, code_server], ids=["jupyter_server", "code_server"])
+def test_checkov_skip_of_the_low_uid_only_where_it_applies(make):
+    low = by_kind(objects_of(make()))["Deployment"]["metadata"]
+    assert low["annotations"]["checkov.io/skip1"].startswith("CKV_K8S_40=uid 1000 is the image's user")
+    high = by_kind(objects_of(make(uid=10001)))["Deployment"]["metadata"]
+    assert "annotations" not in high
 
 
 def test_code_server_pod():
@@ -441,19 +465,21 @@ def test_code_server_pod():
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
 
 
-def test_code_server_config_map_has_no_password():
-    creds = {"password": "Generated123", "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
-             "secret_data": {"hashed-password": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
-                             "password": "Generated123"},
-             "checksum": "e" * 64}
-    objects = by_kind(code_server(port=9000).objects(creds))
-    config = yaml.safe_load(objects["ConfigMap"]["data"]["config.yaml"])
+def test_code_server_config_file_is_in_the_secret_with_the_hash_only():
+    component = code_server(port=9000)
+    creds = component.credentials({"password": "Generated123", **KEY})
+    objects = by_kind(component.objects(creds))
+    assert "ConfigMap" not in objects
+    config = yaml.safe_load(secret_values(objects["Secret"])["config.yaml"])
     assert config["bind-addr"] == "0.0.0.0:9000"
     assert config["auth"] == "password"
-    assert "password" not in config and "hashed-password" not in config
-    for kind in ("ConfigMap", "Deployment", "Service"):
+    assert config["hashed-password"] == creds["password_hash"]
+    assert "password" not in config
+    for kind in ("Deployment", "Service", "PersistentVolumeClaim"):
         assert "Generated123" not in json.dumps(objects[kind])
         assert "$argon2id$" not in json.dumps(objects[kind])
+    # An upgrade removes the ConfigMap earlier versions kept the config in.
+    assert ("v1", "ConfigMap", False) in component.optional_kinds()
 
 
 # ---------------------------------------------------------------- credentials: Jupyter Server
@@ -540,25 +566,45 @@ def test_jupyter_existing_hash_kept_when_nothing_given(jupyter_hash):
 
 
 def test_jupyter_checksum_changes_iff_a_secret_changes():
-    base = jupyter().credentials({"token": "tok", "password-hash": "sha1:a:b"})
-    same = jupyter().credentials({"token": "tok", "password-hash": "sha1:a:b"})
-    other_token = jupyter().credentials({"token": "tok2", "password-hash": "sha1:a:b"})
-    other_hash = jupyter().credentials({"token": "tok", "password-hash": "sha1:a:c"})
+    base = jupyter().credentials({"token": "tok", "password-hash": "sha1:a:b", **KEY})
+    same = jupyter().credentials({"token": "tok", "password-hash": "sha1:a:b", **KEY})
+    other_token = jupyter().credentials({"token": "tok2", "password-hash": "sha1:a:b", **KEY})
+    other_hash = jupyter().credentials({"token": "tok", "password-hash": "sha1:a:c", **KEY})
     assert base["checksum"] == same["checksum"]
     assert len({base["checksum"], other_token["checksum"], other_hash["checksum"]}) == 3
     # Settings that are not secrets do not change it.
     assert jupyter(port=9000, base_url="/x/").credentials(
-        {"token": "tok", "password-hash": "sha1:a:b"})["checksum"] == base["checksum"]
+        {"token": "tok", "password-hash": "sha1:a:b", **KEY})["checksum"] == base["checksum"]
+
+
+def test_jupyter_checksum_is_keyed_and_the_key_is_kept():
+    """The annotation is readable by whoever may read pods: without the key (in
+    the Secret) it tells nothing about the token."""
+    existing = {"token": "abc", "password-hash": ""}
+    first = jupyter().credentials(existing)
+    key = first["secret_data"][dc.CHECKSUM_KEY]
+    assert len(key) == 64
+    # Generated once, then kept: the same inputs give the same annotation.
+    again = jupyter().credentials(dict(existing, **{dc.CHECKSUM_KEY: key}))
+    assert again["checksum"] == first["checksum"] and again["secret_data"][dc.CHECKSUM_KEY] == key
+    other_key = jupyter().credentials(dict(existing, **{dc.CHECKSUM_KEY: "other" * 8}))
+    assert other_key["checksum"] != first["checksum"]
+    unsalted = {hashlib.sha256(text.encode()).hexdigest()
+                for text in ("abc", json.dumps(["abc", "", first["secret_data"]["jupyter_server_config.json"]]))}
+    assert first["checksum"] not in unsalted
+    # The key is not mounted into the pod: only the token and the config are.
+    volumes = {v["name"]: v for v in pod_spec(jupyter(), first)["volumes"]}
+    assert dc.CHECKSUM_KEY not in [item["key"] for item in volumes["secret"]["secret"]["items"]]
 
 
 def test_jupyter_secret_change_rolls_the_pod_config_change_does_not_touch_secret_checksum():
     def template(component, creds):
         return by_kind(component.objects(creds))["Deployment"]["spec"]["template"]
 
-    existing = {"token": "tok", "password-hash": ""}
+    existing = {"token": "tok", "password-hash": "", **KEY}
     base = template(jupyter(), jupyter().credentials(existing))
     again = template(jupyter(), jupyter().credentials(existing))
-    rotated = template(jupyter(), jupyter().credentials({"token": "rotated", "password-hash": ""}))
+    rotated = template(jupyter(), jupyter().credentials({"token": "rotated", "password-hash": "", **KEY}))
     reconfigured = template(jupyter(cull_interval=60), jupyter(cull_interval=60).credentials(existing))
     annotations = base["metadata"]["annotations"]
     assert base == again
@@ -589,7 +635,8 @@ def code_hash():
 def test_code_server_explicit_password_never_stored_in_clear(code_hash):
     component = code_server(password="Explicit pass 1")
     creds = component.credentials({"hashed-password": code_hash, "password": "Existing pass"})
-    assert creds["secret_data"] == {"hashed-password": creds["password_hash"]}
+    assert set(creds["secret_data"]) == {"hashed-password", "config.yaml", dc.CHECKSUM_KEY}
+    assert creds["secret_data"]["hashed-password"] == creds["password_hash"]
     assert creds["password"] == ""
     assert verify_hash(creds["password_hash"], "Explicit pass 1", "code_server", "argon2")
     secret = by_kind(component.objects(creds))["Secret"]
@@ -620,17 +667,18 @@ def test_code_server_generated_password_stored_and_kept():
 
 def test_code_server_explicit_hash(code_hash):
     creds = code_server(password_hash="$argon2id$explicit").credentials({"hashed-password": code_hash,
-                                                                         "password": "Existing pass"})
+                                                                         "password": "Existing pass", **KEY})
     assert creds["password_hash"] == "$argon2id$explicit"
-    assert creds["secret_data"] == {"hashed-password": "$argon2id$explicit"}
+    assert creds["secret_data"]["hashed-password"] == "$argon2id$explicit"
+    assert "password" not in creds["secret_data"]
     assert creds["password"] == ""
-    assert creds["checksum"] != code_server().credentials({"hashed-password": code_hash})["checksum"]
+    assert creds["checksum"] != code_server().credentials({"hashed-password": code_hash, **KEY})["checksum"]
 
 
 def test_code_server_foreign_hash_kept(code_hash):
     creds = code_server().credentials({"hashed-password": code_hash})
     assert creds["password_hash"] == code_hash
-    assert creds["secret_data"] == {"hashed-password": code_hash}
+    assert creds["secret_data"]["hashed-password"] == code_hash and "password" not in creds["secret_data"]
     assert creds["password"] == ""
 
 
@@ -756,3 +804,12 @@ def test_stored_hash_of_absurd_cost_is_replaced_not_verified():
     assert verify_hash(creds["password_hash"], "new password")
     creds = code_server(password="new password").credentials({"hashed-password": absurd})
     assert verify_hash(creds["password_hash"], "new password", "code_server")
+
+
+@pytest.mark.parametrize("make", [jupyter, code_server], ids=["jupyter_server", "code_server"])
+def test_an_image_by_digest_is_deployed_as_given(make):
+    """site.yml deploys repository:tag@sha256:... (the image role's image_built_pinned_ref)."""
+    ref = "registry.example/remotedev/x:0123456789abcdef@sha256:" + "a" * 64
+    component = make(image=ref)
+    component.validate()
+    assert main_container(component)["image"] == ref

@@ -7,6 +7,7 @@ rollout wait and render, against an in-memory fake of the API client."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import copy
 import json
 import os
@@ -323,7 +324,8 @@ def test_check_mode_with_missing_namespace_lists_what_would_be_created():
     for kind in expected:
         assert kind in first
     secret_diff = next(d for d in result["diff"] if d["after_header"].startswith("Secret/"))
-    redacted = {"token": dc.REDACTED, "password-hash": dc.REDACTED, "jupyter_server_config.json": dc.REDACTED}
+    redacted = {"token": dc.REDACTED, "password-hash": dc.REDACTED, "jupyter_server_config.json": dc.REDACTED,
+                dc.CHECKSUM_KEY: dc.REDACTED}
     assert yaml.safe_load(secret_diff["after"])["data"] == redacted
     assert TOKEN not in all_text(result)
 
@@ -361,7 +363,7 @@ def test_diffs_never_contain_the_token_or_the_password_hash():
     secret_diff = next(d for d in second["diff"] if d["after_header"].startswith("Secret/"))
     assert yaml.safe_load(secret_diff["after"])["data"] == {
         "token": "(redacted, unchanged)", "password-hash": "(redacted, changed)",
-        "jupyter_server_config.json": "(redacted, changed)"}
+        "jupyter_server_config.json": "(redacted, changed)", dc.CHECKSUM_KEY: "(redacted, unchanged)"}
     assert yaml.safe_load(secret_diff["before"])["data"]["password-hash"] == dc.REDACTED
     text = all_text(first) + all_text(second)
     for secret in (TOKEN, password_hash, new_hash, "first password", "second password"):
@@ -564,11 +566,14 @@ def test_code_server_finds_the_jupyter_server_and_keeps_its_password():
     first = engine(client, "code_server").run()
     assert "created Deployment/code-server-demo" in first["changes"]
     data = secret_data(client, "code-server-demo")
-    assert set(data) == {"hashed-password", "password"}
-    container = client.stored("Deployment", "code-server-demo")["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
-    assert env["JUPYTER_SERVER_URL"] == "http://jupyter-demo.remotedev-jupyter.svc.cluster.local:8888/"
-    assert env["JUPYTER_TOKEN"] == {"secretKeyRef": {"name": "jupyter-demo", "key": "token"}}
+    assert set(data) == {"hashed-password", "password", "config.yaml", dc.CHECKSUM_KEY}
+    pod = client.stored("Deployment", "code-server-demo")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in pod["containers"][0]["env"]}
+    assert env == {"CODE_SERVER_CONFIG": "/etc/code-server/config.yaml",
+                   "JUPYTER_SERVER_URL": "http://jupyter-demo.remotedev-jupyter.svc.cluster.local:8888/",
+                   "JUPYTER_TOKEN_FILE": "/etc/jupyter-server/token"}
+    token_volume = next(v for v in pod["volumes"] if v["name"] == "jupyter-token")
+    assert token_volume["secret"]["items"] == [{"key": "token", "path": "token"}]
     assert first["connection"]["jupyter_url"] == "http://jupyter-demo.remotedev-jupyter.svc.cluster.local:8888/"
     assert data["password"] not in all_text(first)
     second = engine(client, "code_server").run()
@@ -577,17 +582,34 @@ def test_code_server_finds_the_jupyter_server_and_keeps_its_password():
 
 
 def test_code_server_rolls_when_the_jupyter_token_changes():
-    """JUPYTER_TOKEN is read when the pod starts: a new token must roll code-server."""
+    """The Jupyter extension keeps the token it connected with: a new token must roll code-server."""
     client = FakeClient()
     engine(client).run()
     engine(client, "code_server").run()
-    digest = client.stored("Deployment", "code-server-demo")["spec"]["template"]["metadata"]["labels"][dc.TEMPLATE_LABEL]
+    template = client.stored("Deployment", "code-server-demo")["spec"]["template"]["metadata"]
+    digest = template["labels"][dc.TEMPLATE_LABEL]
+    checksum = template["annotations"][dc.SECRET_CHECKSUM_ANNOTATION]
+    token = secret_data(client)["token"]
+    # Keyed with the code-server Secret's key: not a hash of the token anyone may test guesses against.
+    assert checksum not in {hashlib.sha256(text.encode()).hexdigest()
+                            for text in (token, hashlib.sha256(token.encode()).hexdigest())}
     engine(client, token="", regenerate_token=True).run()
     again = engine(client, "code_server").run()
     assert "updated Deployment/code-server-demo" in again["changes"]
     labels = client.stored("Deployment", "code-server-demo")["spec"]["template"]["metadata"]["labels"]
     assert labels[dc.TEMPLATE_LABEL] != digest
     assert secret_data(client)["token"] not in all_text(again)
+
+
+def test_upgrade_adds_the_checksum_key_once_then_nothing_changes():
+    """A Secret from before the keyed checksum gets its key (one roll), then converges stay no-ops."""
+    client = FakeClient()
+    engine(client).run()
+    secret = client.stored("Secret", "jupyter-demo")
+    del secret["data"][dc.CHECKSUM_KEY]
+    upgraded = engine(client).run()
+    assert sorted(upgraded["changes"]) == ["updated Deployment/jupyter-demo", "updated Secret/jupyter-demo"]
+    assert engine(client).run()["changed"] is False
 
 
 def test_code_server_without_its_jupyter_server():
@@ -618,7 +640,8 @@ def test_render_redacts_the_secret(tmp_path):
                                               "NetworkPolicy", "Service", "Deployment"]
     secret = documents[1]
     assert {k: base64.b64decode(v).decode() for k, v in secret["data"].items()} == {
-        "token": "REDACTED", "password-hash": "REDACTED", "jupyter_server_config.json": "REDACTED"}
+        "token": "REDACTED", "password-hash": "REDACTED", "jupyter_server_config.json": "REDACTED",
+        dc.CHECKSUM_KEY: "REDACTED"}
     for secret_text in (TOKEN, dc.b64(TOKEN), "render password", "argon2:"):
         assert secret_text not in text
     assert oct(os.stat(dest).st_mode & 0o777) == "0o644"
