@@ -18,6 +18,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     content_checksum,
     deep_merge,
     deployment_object,
+    egress_rules,
     ingress_object,
     metadata,
     namespace_object,
@@ -216,7 +217,8 @@ class JupyterServer(Component):
         if s["network_policy_enabled"]:
             objects.append(network_policy_object(
                 name, namespace, labels, self.selector, s["network_policy_ingress_namespace_labels"],
-                s["network_policy_ingress_pod_labels"], s["network_policy_extra_from"], client_of=name))
+                s["network_policy_ingress_pod_labels"], s["network_policy_extra_from"], client_of=name,
+                egress=egress_rules(s)))
         objects.append(service_object(
             name, namespace, labels, self.selector, s["service_port"], s["service_type"],
             server_service_annotations(self.in_cluster_url, self.secret_name, TOKEN_KEY)))
