@@ -148,6 +148,7 @@ def argv_for(name: str, b: Binaries, node: str, ip: str, pause_ref: str) -> list
             "-hostname-override", node,
             "-metrics-bind-address", layout.NETPOL_METRICS,
             "-pod-interface", layout.BRIDGE,
+            "-pod-cidr", layout.POD_SUBNET,
             "-v", verbosity,
         ]  # fmt: skip
     if name == "coredns":

@@ -91,8 +91,8 @@ def cleanup_kube_iptables() -> None:
 
 def clean_host_network(kube_proxy: Path | None, network_policies: Path | None = None) -> None:
     """Everything the cluster's networking left on the host: kube-proxy's rules
-    (through its own --cleanup), the policy engine's nftables table (left behind
-    when it was killed), the plugins' and the kubelet's, the bridge, the empty
+    (through its own --cleanup), the policy engine's (left behind when it was
+    killed: its -cleanup), the plugins' and the kubelet's, the bridge, the empty
     kubepods cgroups."""
     if kube_proxy:
         run([kube_proxy, "--cleanup", "--v", "0"], check=False, timeout=120)

@@ -1,20 +1,27 @@
 // Command network-policies runs the NetworkPolicy engine of the local test
-// cluster: the controller of sigs.k8s.io/kube-network-policies (nftables
-// sends the first packet of each connection of a pod that a policy selects to
-// an NFQUEUE; the controller accepts or drops it by the policies).
+// cluster: the controller of sigs.k8s.io/kube-network-policies. The first
+// packet of each connection of a pod goes to an NFQUEUE; the controller
+// accepts or drops it by the policies (after DNAT: a Service counts as its
+// endpoint).
 //
 // The upstream command only knows the in-cluster configuration of a
 // DaemonSet; this one runs on the host like the other components, so it takes
-// a kubeconfig, ends on SIGTERM as well as SIGINT (removing its nftables
-// tables), and has -cleanup for `cluster.py down` after a crash.
+// a kubeconfig and ends on SIGTERM as well as SIGINT, removing its rules; and
+// -cleanup removes them after a crash (`cluster.py down`).
 //
-// It also closes a gap of the upstream rules on this cluster: they judge
-// packets in the postrouting hook, which connections from a pod to an address
-// of its own node never pass (the kernel delivers them through input). Here
-// the node is the API server (the kubernetes Service's endpoint), the kubelet
-// and CoreDNS, so a policy denying the node must hold for them too: a table of
-// ours sends new TCP and UDP connections from the pod bridge to the node to
-// the same queue, where the controller judges them like any other.
+// The rules that feed the queue are ours, in iptables' mangle table: upstream
+// writes them as nftables rules with the `queue` expression, which this
+// kernel lacks (nft_queue is not built in; the NFQUEUE target of xtables is).
+// They do what upstream's do, with two differences: every new connection from
+// or to the pod subnet is queued, not only those of the pods a policy selects
+// (the controller lets through what no policy governs: more packets to
+// userspace, the same verdicts), and connections from the pods to the node
+// itself are judged too, in INPUT - upstream judges in postrouting, which
+// they never pass, and here the node is the API server (the kubernetes
+// Service's endpoint), the kubelet and CoreDNS. Like upstream: DNS over UDP
+// and whatever root on the node sends (the kubelet's probes) pass unjudged,
+// established connections are not judged again, and without the controller
+// a queued packet is dropped (fail closed).
 package main
 
 import (
@@ -24,12 +31,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
-	"github.com/google/nftables/expr"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sys/unix"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -41,8 +49,11 @@ import (
 )
 
 const (
-	tableName      = "kube-network-policies"
-	inputTableName = "remotedev-pods-to-node"
+	// upstream's nftables table: it fails to load here, and -cleanup removes it should it exist.
+	tableName = "kube-network-policies"
+	// our chains in the mangle table: after DNAT, before SNAT, like upstream's postrouting chain.
+	forwardChain = "REMOTEDEV-NETPOL"
+	inputChain   = "REMOTEDEV-NETPOL-INPUT"
 )
 
 func main() {
@@ -55,20 +66,21 @@ func run() int {
 	metrics := flag.String("metrics-bind-address", "127.0.0.1:10262", "address of /metrics, also the health probe")
 	queueID := flag.Int("nfqueue-id", 100, "number of the NFQUEUE")
 	failOpen := flag.Bool("fail-open", false, "accept packets while the engine is not running")
-	cleanup := flag.Bool("cleanup", false, "remove the engine's nftables tables and exit")
+	cleanup := flag.Bool("cleanup", false, "remove the engine's rules and exit")
 	podInterface := flag.String("pod-interface", "", "the pods' bridge: their connections to the node are judged too")
+	podCIDR := flag.String("pod-cidr", "", "the pods' addresses: their connections are judged")
 	klog.InitFlags(nil)
 	flag.Parse()
 
 	if *cleanup {
-		return removeTable()
+		return removeRules()
 	}
 	if _, _, err := net.SplitHostPort(*metrics); err != nil {
 		fmt.Fprintf(os.Stderr, "metrics-bind-address %q: %v\n", *metrics, err)
 		return 2
 	}
-	if *kubeconfig == "" || *nodeName == "" || *podInterface == "" {
-		fmt.Fprintln(os.Stderr, "-kubeconfig, -hostname-override and -pod-interface are required")
+	if *kubeconfig == "" || *nodeName == "" || *podInterface == "" || *podCIDR == "" {
+		fmt.Fprintln(os.Stderr, "-kubeconfig, -hostname-override, -pod-interface and -pod-cidr are required")
 		return 2
 	}
 	config, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
@@ -122,11 +134,12 @@ func run() int {
 			return 1
 		}
 	}
-	if err := addInputTable(*podInterface, uint16(*queueID)); err != nil {
-		klog.ErrorS(err, "cannot add the nftables rules for connections to the node")
+	if err := addRules(*podInterface, *podCIDR, *queueID); err != nil {
+		klog.ErrorS(err, "cannot add the rules that feed the queue")
+		removeRules()
 		return 1
 	}
-	defer removeTable()
+	defer removeRules()
 	http.Handle("/metrics", promhttp.Handler())
 	go func() {
 		utilruntime.HandleError(http.ListenAndServe(*metrics, nil))
@@ -137,63 +150,80 @@ func run() int {
 	return 0
 }
 
-// addInputTable replaces our table: new TCP and UDP connections that come in
-// from the pod bridge for the node itself go to the controller's queue (DNS
-// over UDP excepted, as upstream does in postrouting).
-func addInputTable(podInterface string, queueID uint16) error {
-	if removeTable() != 0 {
-		return fmt.Errorf("cannot remove the old table %s", inputTableName)
-	}
-	conn, err := nftables.New()
+func iptables(args ...string) error {
+	out, err := exec.Command("iptables", append([]string{"-w", "5", "-t", "mangle"}, args...)...).CombinedOutput()
 	if err != nil {
-		return err
+		return fmt.Errorf("iptables -t mangle %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
-	table := conn.AddTable(&nftables.Table{Name: inputTableName, Family: nftables.TableFamilyINet})
-	chain := conn.AddChain(&nftables.Chain{
-		Name:     "input",
-		Table:    table,
-		Type:     nftables.ChainTypeFilter,
-		Hooknum:  nftables.ChainHookInput,
-		Priority: nftables.ChainPriorityFilter,
-	})
-	name := make([]byte, 16) // IFNAMSIZ, NUL-padded
-	copy(name, podInterface)
-	fromPods := []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: name},
-	}
-	protocol := func(proto byte) []expr.Any {
-		return []expr.Any{
-			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
-		}
-	}
-	rule := func(parts ...[]expr.Any) {
-		var exprs []expr.Any
-		for _, part := range parts {
-			exprs = append(exprs, part...)
-		}
-		conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: exprs})
-	}
-	dns := []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(53)},
-		&expr.Verdict{Kind: expr.VerdictAccept},
-	}
-	newConnection := []expr.Any{
-		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: []byte{0, 0, 0, 0}},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{0, 0, 0, 0}},
-	}
-	queue := []expr.Any{&expr.Queue{Num: queueID}}
-	rule(fromPods, protocol(unix.IPPROTO_UDP), dns)
-	rule(fromPods, protocol(unix.IPPROTO_TCP), newConnection, queue)
-	rule(fromPods, protocol(unix.IPPROTO_UDP), newConnection, queue)
-	return conn.Flush()
+	return nil
 }
 
-// removeTable removes both tables (upstream's and ours) where they exist.
+// addRules (re)makes our two chains and the jumps to them.
+func addRules(podInterface, podCIDR string, queueID int) error {
+	removeRules()
+	queue := []string{"-j", "NFQUEUE", "--queue-num", strconv.Itoa(queueID)}
+	unjudged := [][]string{
+		{"-p", "udp", "--dport", "53", "-j", "RETURN"},
+		{"-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"},
+	}
+	rules := map[string][][]string{
+		forwardChain: append(append([][]string{
+			{"-m", "owner", "--uid-owner", "0", "-j", "RETURN"}}, unjudged...),
+			append([]string{"-s", podCIDR}, queue...),
+			append([]string{"-d", podCIDR}, queue...)),
+		inputChain: append(append([][]string{}, unjudged...), queue),
+	}
+	for _, chain := range []string{forwardChain, inputChain} {
+		if err := iptables("-N", chain); err != nil {
+			return err
+		}
+		for _, rule := range rules[chain] {
+			if err := iptables(append([]string{"-A", chain}, rule...)...); err != nil {
+				return err
+			}
+		}
+	}
+	if err := iptables("-A", "POSTROUTING", "-j", forwardChain); err != nil {
+		return err
+	}
+	return iptables("-A", "INPUT", "-i", podInterface, "-j", inputChain)
+}
+
+// removeRules removes our chains and the jumps to them, and upstream's
+// nftables table should it exist; what is not there is no error.
+func removeRules() int {
+	out, err := exec.Command("iptables-save", "-t", "mangle").Output()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "iptables-save: %v\n", err)
+		return 1
+	}
+	failed := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) > 2 && fields[0] == "-A" && (fields[1] == "POSTROUTING" || fields[1] == "INPUT") &&
+			(strings.HasSuffix(line, "-j "+forwardChain) || strings.HasSuffix(line, "-j "+inputChain)) {
+			if err := iptables(append([]string{"-D"}, fields[1:]...)...); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				failed = 1
+			}
+		}
+	}
+	for _, chain := range []string{forwardChain, inputChain} {
+		if strings.Contains(string(out), ":"+chain+" ") {
+			if err := iptables("-F", chain); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				failed = 1
+			}
+			if err := iptables("-X", chain); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				failed = 1
+			}
+		}
+	}
+	return failed | removeTable()
+}
+
+// removeTable removes upstream's nftables table where it exists.
 func removeTable() int {
 	conn, err := nftables.New()
 	if err != nil {
@@ -206,13 +236,12 @@ func removeTable() int {
 		return 1
 	}
 	for _, table := range tables {
-		if table.Name == tableName || table.Name == inputTableName {
+		if table.Name == tableName {
 			conn.DelTable(table)
 			if err := conn.Flush(); err != nil {
 				fmt.Fprintf(os.Stderr, "removing table %s: %v\n", table.Name, err)
 				return 1
 			}
-			fmt.Println("removed nftables table inet", table.Name)
 		}
 	}
 	return 0

@@ -277,6 +277,7 @@ def test_command_lines_point_at_the_state_dir_and_the_fixed_ports(state, tmp_pat
     assert value(engine, "-hostname-override") == "node-a"  # it filters only the pods of its node
     assert value(engine, "-metrics-bind-address") == layout.NETPOL_METRICS
     assert value(engine, "-pod-interface") == layout.BRIDGE  # pods' connections to the node are judged too
+    assert value(engine, "-pod-cidr") == layout.POD_SUBNET
 
 
 def test_pid_records_follow_the_very_process_they_started(state):
