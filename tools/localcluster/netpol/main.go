@@ -112,9 +112,11 @@ func run() int {
 			NodeName:            *nodeName,
 			NetfilterBug1766Fix: true,
 			NFTableName:         tableName,
-			// NRI would need the runtime's NRI socket at its fixed host
-			// path; pod IPs come from the API instead.
-			NRIdisabled: true,
+			// NRI stays on, though this containerd (1.6) serves no NRI socket
+			// and pod IPs come from the API: v0.8.0 looks every address no pod
+			// has up in its NRI plugin, which is nil when NRI is disabled (a
+			// panic at the first connection to the node).
+			NRIdisabled: false,
 		},
 	)
 	if err != nil {
