@@ -59,7 +59,7 @@ def cold_build() -> tuple[float, float, list[str]]:
     )
     details, download_s, build_s = [], 0.0, 0.0
     try:
-        for each in (build.kube_build(), build.addons_build()):
+        for each in build.all_builds():
             t0 = time.monotonic()
             subprocess.run([build.go_binary(), "mod", "download"], cwd=each.module_dir, env=env, check=True)
             took = time.monotonic() - t0
@@ -117,7 +117,7 @@ def main() -> int:
         lines += details
     else:
         seconds = 0.0
-        for each in (build.kube_build(), build.addons_build()):
+        for each in build.all_builds():
             directory = each.cached()
             if not directory:
                 print("binaries not built: make cluster-build", file=sys.stderr)

@@ -17,10 +17,12 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     SECRET_CHECKSUM_ANNOTATION,
     DNS_SUBDOMAIN,
     check_each,
+    JUPYTER_APP,
     check_names,
     client_pod_labels,
     container_security_context,
     deployment_object,
+    egress_rules,
     ingress_object,
     keyed_checksum,
     network_policy_object,
@@ -230,7 +232,8 @@ class CodeServer(Component):
         if s["network_policy_enabled"]:
             objects.append(network_policy_object(
                 name, namespace, labels, self.selector, s["network_policy_ingress_namespace_labels"],
-                s["network_policy_ingress_pod_labels"], s["network_policy_extra_from"]))
+                s["network_policy_ingress_pod_labels"], s["network_policy_extra_from"],
+                egress=egress_rules(s, {"app.kubernetes.io/name": JUPYTER_APP} if self.connected else None)))
         objects.append(service_object(name, namespace, labels, self.selector, s["service_port"]))
         if s["ingress_enabled"]:
             objects.append(ingress_object(name, namespace, labels, s["ingress_annotations"], s["ingress_class_name"],

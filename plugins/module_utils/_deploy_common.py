@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - PyYAML comes with ansible-core, where 
 
 from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_values import (
     AFFINITY_KEYS,
+    cidrs_problems,
     dns_subdomain_problem,
     env_problems,
     image_problem,
@@ -163,6 +164,8 @@ def service_url(name, namespace, cluster_domain, port, path="/"):
 # CLIENT_LABEL=<server name>.
 
 CLIENT_LABEL = "remotedev.jupyter/jupyter-client"
+# A client's own NetworkPolicy lets it out to pods with this app name, on their http port.
+JUPYTER_APP = "jupyter-server"
 URL_ANNOTATION = "remotedev.jupyter/url"
 TOKEN_SECRET_ANNOTATION = "remotedev.jupyter/token-secret"
 
@@ -250,9 +253,10 @@ def service_object(name, namespace, labels, selector, port, service_type="Cluste
 
 
 def network_policy_object(name, namespace, labels, selector, ingress_namespace_labels, ingress_pod_labels,
-                          extra_from, client_of=None):
+                          extra_from, client_of=None, egress=None):
     """Ingress to the pods' http port from the ingress controller, the server's
-    clients (client_of: the pods labelled as its clients) and extra peers."""
+    clients (client_of: the pods labelled as its clients) and extra peers; with
+    `egress` (a list of rules, see egress_rules), egress limited to those rules."""
     controller = {"namespaceSelector": {"matchLabels": ingress_namespace_labels}}
     if ingress_pod_labels:
         controller["podSelector"] = {"matchLabels": ingress_pod_labels}
@@ -260,14 +264,57 @@ def network_policy_object(name, namespace, labels, selector, ingress_namespace_l
     if client_of:
         peers.append({"podSelector": {"matchLabels": client_pod_labels(client_of)}})
     peers.extend(extra_from)
+    spec = {
+        "podSelector": {"matchLabels": selector},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"ports": [{"port": "http", "protocol": "TCP"}], "from": peers}],
+    }
+    if egress is not None:
+        spec["policyTypes"].append("Egress")
+        spec["egress"] = egress
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": metadata(name, namespace, labels),
-        "spec": {
-            "podSelector": {"matchLabels": selector},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"ports": [{"port": "http", "protocol": "TCP"}], "from": peers}],
-        },
+        "spec": spec,
     }
+
+
+DNS_PORTS = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+
+
+def internet_peers(excepted):
+    """ipBlocks of every IPv4 and IPv6 address but the `excepted` CIDRs (each in its family's block).
+
+    NetworkPolicy only allows: "anywhere but these" is the whole address space
+    with exceptions. Engines judge Service traffic after DNAT, so the API
+    server's ClusterIP counts as its endpoints' addresses (the nodes, or the
+    control plane's): the exceptions must name those, not the ClusterIP."""
+    peers = []
+    for cidr, family in (("0.0.0.0/0", [c for c in excepted if ":" not in c]),
+                         ("::/0", [c for c in excepted if ":" in c])):
+        block = {"cidr": cidr}
+        if family:
+            block["except"] = list(family)
+        peers.append({"ipBlock": block})
+    return peers
+
+
+def egress_rules(s, server_selector=None):
+    """The egress a component's pods get from its settings: DNS (UDP and TCP 53)
+    to s["network_policy_dns_to"]; the Jupyter Server's http port (server_selector:
+    its pods' labels, for its clients); with s["network_policy_egress_internet"]
+    every address but s["network_policy_egress_internet_except"]; any port of
+    s["network_policy_egress_extra_to"]. None when egress is not restricted."""
+    if not s["network_policy_egress_enabled"]:
+        return None
+    rules = [{"ports": list(DNS_PORTS), "to": list(s["network_policy_dns_to"])}]
+    if server_selector:
+        rules.append({"ports": [{"port": "http", "protocol": "TCP"}],
+                      "to": [{"podSelector": {"matchLabels": server_selector}}]})
+    if s["network_policy_egress_internet"]:
+        rules.append({"to": internet_peers(s["network_policy_egress_internet_except"])})
+    if s["network_policy_egress_extra_to"]:
+        rules.append({"to": list(s["network_policy_egress_extra_to"])})
+    return rules
 
 
 def ingress_object(name, namespace, labels, annotations, class_name, hosts, tls_secret, path="/"):
@@ -498,6 +545,9 @@ def check_pod_values(problems, s):
                labels_problems(s["network_policy_ingress_namespace_labels"]))
     check_each(problems, s, "network_policy_ingress_pod_labels", labels_problems(s["network_policy_ingress_pod_labels"]))
     check_each(problems, s, "network_policy_extra_from", peers_problems(s["network_policy_extra_from"]))
+    check_each(problems, s, "network_policy_dns_to", peers_problems(s["network_policy_dns_to"]))
+    check_each(problems, s, "network_policy_egress_extra_to", peers_problems(s["network_policy_egress_extra_to"]))
+    check_each(problems, s, "network_policy_egress_internet_except", cidrs_problems(s["network_policy_egress_internet_except"]))
     check_each(problems, s, "ingress_annotations", labels_problems(s["ingress_annotations"], values_are_labels=False))
     check_each(problems, s, "tolerations", tolerations_problems(s["tolerations"]))
     reason = keys_problem(s["affinity"], AFFINITY_KEYS, "the mapping")

@@ -21,6 +21,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     configmap_object,
     deep_merge,
     deployment_object,
+    egress_rules,
     ingress_object,
     keyed_checksum,
     metadata,
@@ -302,7 +303,8 @@ class JupyterServer(Component):
         if s["network_policy_enabled"]:
             objects.append(network_policy_object(
                 name, namespace, labels, self.selector, s["network_policy_ingress_namespace_labels"],
-                s["network_policy_ingress_pod_labels"], s["network_policy_extra_from"], client_of=name))
+                s["network_policy_ingress_pod_labels"], s["network_policy_extra_from"], client_of=name,
+                egress=egress_rules(s)))
         objects.append(service_object(
             name, namespace, labels, self.selector, s["service_port"], s["service_type"],
             server_service_annotations(self.in_cluster_url, self.secret_name, TOKEN_KEY)))

@@ -12,6 +12,7 @@ names the variable."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from decimal import Decimal, InvalidOperation
@@ -261,6 +262,37 @@ def keys_problem(mapping, allowed, what):
     return ""
 
 
+def cidr_problem(value):
+    """Why `value` is not a CIDR the API server takes (address/prefix length, no host bits)."""
+    if not isinstance(value, str) or "/" not in value:
+        return "%s is not a CIDR (address/prefix length)" % shown(value)
+    try:
+        ipaddress.ip_network(value)
+    except ValueError as error:
+        return "%s is not a CIDR: %s" % (shown(value), error)
+    return ""
+
+
+def cidrs_problems(values):
+    """Problems of a list of CIDRs, each prefixed with its index."""
+    return ["[%d] %s" % (index, reason) for index, reason in enumerate(map(cidr_problem, values)) if reason]
+
+
+def ip_block_problems(block, where):
+    reason = keys_problem(block, ("cidr", "except"), where + ".ipBlock")
+    if reason:
+        return [reason]
+    problems = []
+    reason = cidr_problem(block.get("cidr"))
+    if reason:
+        problems.append("%s.ipBlock.cidr: %s" % (where, reason))
+    for index, excepted in enumerate(block.get("except") or []):
+        reason = cidr_problem(excepted)
+        if reason:
+            problems.append("%s.ipBlock.except[%d]: %s" % (where, index, reason))
+    return problems
+
+
 def peers_problems(peers):
     """Problems of a list of NetworkPolicyPeer objects."""
     problems = []
@@ -270,6 +302,8 @@ def peers_problems(peers):
             reason = "[%d] is empty: it would let in nothing, or with an empty selector everything" % index
         if reason:
             problems.append(reason)
+        elif "ipBlock" in peer:
+            problems.extend(ip_block_problems(peer["ipBlock"], "[%d]" % index))
     return problems
 
 

@@ -120,6 +120,10 @@ CASES = [
       jupyter_server_network_policy_ingress_namespace_labels={"kubernetes.io/metadata.name": "ingress nginx"}),
     J("np-peer", "jupyter_server_network_policy_extra_from[0] has unknown keys cidr", jupyter_server_network_policy_extra_from=[{"cidr": "10.0.0.0/8"}]),
     J("np-peer-empty", "jupyter_server_network_policy_extra_from[0] is empty", jupyter_server_network_policy_extra_from=[{}]),
+    J("np-except-cidr", 'jupyter_server_network_policy_egress_internet_except[1] "metadata" is not a CIDR',
+      jupyter_server_network_policy_egress_internet_except=["10.0.0.0/8", "metadata"]),
+    J("np-egress-peer-cidr", 'jupyter_server_network_policy_egress_extra_to[0].ipBlock.cidr: "10.1.2.3" is not a CIDR',
+      jupyter_server_network_policy_egress_extra_to=[{"ipBlock": {"cidr": "10.1.2.3"}}]),
     J("ingress-annotation", 'jupyter_server_ingress_annotations: "nginx ingress/timeout"',
       jupyter_server_ingress_annotations={"nginx ingress/timeout": "60"}),
     J("toleration", 'jupyter_server_tolerations[0]: operator "Is" is not Exists or Equal', jupyter_server_tolerations=[{"key": "gpu", "operator": "Is"}]),
@@ -167,6 +171,9 @@ CASES = [
     C("cs-label", 'code_server_labels: "-team"', code_server_labels={"-team": "a"}),
     C("cs-gallery", "code_server_extensions_gallery: serviceUrl must be strings", code_server_extensions_gallery={"serviceUrl": ["x"]}),
     C("cs-jupyter-name", 'code_server_jupyter_name "Jupyter"', code_server_jupyter_name="Jupyter"),
+    C("cs-env-token-file", "code_server_env[0] (JUPYTER_TOKEN_FILE): JUPYTER_TOKEN_FILE is set by the role itself",
+      code_server_env=[{"name": "JUPYTER_TOKEN_FILE", "value": "/tmp/token"}]),
+    C("cs-dns-to-peer", "code_server_network_policy_dns_to[0] has unknown keys namespace", code_server_network_policy_dns_to=[{"namespace": "kube-system"}]),
 ]
 
 # Checked against the cluster: an existing namespace the case must leave alone.

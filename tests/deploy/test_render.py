@@ -148,7 +148,11 @@ def test_exposure_gpu_and_scheduling(render):
     peers = policy["spec"]["ingress"][0]["from"]
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} in peers
     assert {"podSelector": {"matchLabels": {"remotedev.jupyter/jupyter-client": "jupyter-localhost"}}} in peers
-    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    # Egress too: DNS first, then the internet without the cluster's, the nodes' and metadata ranges.
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    dns, internet = policy["spec"]["egress"]
+    assert {"port": 53, "protocol": "TCP"} in dns["ports"]
+    assert "169.254.0.0/16" in internet["to"][0]["ipBlock"]["except"]
 
 
 def test_code_server_gets_hash_config_and_the_jupyter_connection(render):

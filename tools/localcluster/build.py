@@ -18,6 +18,7 @@ from .util import ClusterError, log, run
 
 KUBE_MODULE = layout.TOOL_DIR / "kube"
 ADDONS_MODULE = layout.TOOL_DIR / "addons"
+NETPOL_MODULE = layout.TOOL_DIR / "netpol"
 
 # The programs of each multi-call binary: each is a symlink named after it.
 KUBE_COMPONENTS = (
@@ -30,6 +31,8 @@ KUBE_COMPONENTS = (
     "kubectl",
 )
 ADDON_COMPONENTS = ("coredns", "hostpath-provisioner", "cri-sweep")
+NETPOL_COMPONENT = "network-policies"
+NETPOL_ENGINE = "sigs.k8s.io/kube-network-policies"
 
 
 def module_version(go_mod: Path, module: str) -> str:
@@ -177,12 +180,19 @@ def addons_build() -> Build:
     )
 
 
+def netpol_build() -> Build:
+    # A module of its own: the engine pins client-go 0.32, older than the other two modules.
+    version = "kube-network-policies-" + module_version(NETPOL_MODULE / "go.mod", NETPOL_ENGINE)
+    return Build("netpol", NETPOL_MODULE, version, {NETPOL_COMPONENT: (".", "-s -w")})
+
+
 class Binaries:
     """Paths of the built programs; each component is a symlink named after it."""
 
-    def __init__(self, kube_dir: Path, addons_dir: Path):
+    def __init__(self, kube_dir: Path, addons_dir: Path, netpol_dir: Path):
         self.kube_dir = kube_dir
         self.addons_dir = addons_dir
+        self.netpol_dir = netpol_dir
         for name in KUBE_COMPONENTS:
             self._link(kube_dir, "kube", name)
         for name in ADDON_COMPONENTS:
@@ -202,13 +212,19 @@ class Binaries:
             return self.kube_dir / name
         if name in ADDON_COMPONENTS or name == "pause":
             return self.addons_dir / name
+        if name == NETPOL_COMPONENT:
+            return self.netpol_dir / name
         raise KeyError(name)
 
 
+def all_builds() -> tuple[Build, Build, Build]:
+    return kube_build(), addons_build(), netpol_build()
+
+
 def ensure_binaries() -> Binaries:
-    return Binaries(kube_build().ensure(), addons_build().ensure())
+    return Binaries(*(each.ensure() for each in all_builds()))
 
 
 def cached_binaries() -> Binaries | None:
-    kube, addons = kube_build().cached(), addons_build().cached()
-    return Binaries(kube, addons) if kube and addons else None
+    directories = [each.cached() for each in all_builds()]
+    return Binaries(*directories) if all(directories) else None

@@ -12,9 +12,11 @@
 
 Everything runs as ordinary background processes: etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler, containerd (+runc), kubelet,
-kube-proxy, CoreDNS and a hostPath provisioner for the default StorageClass.
-Kubernetes, etcd and CoreDNS are built from Go sources through the Go module
-proxy (tools/localcluster/kube, tools/localcluster/addons) and cached by
+kube-proxy, a NetworkPolicy engine (kube-network-policies), CoreDNS and a
+hostPath provisioner for the default StorageClass. Kubernetes, etcd, the
+engine and CoreDNS are built from Go sources through the Go module
+proxy (tools/localcluster/kube, tools/localcluster/addons,
+tools/localcluster/netpol) and cached by
 version under the cache directory. PIDs, logs, certificates, configs and data
 live in one state directory. Standard library only: it runs before any
 virtualenv exists.
@@ -226,13 +228,13 @@ def cmd_down(_args) -> int:
         sweep_pods(b)
         stop(("containerd",), stopped)
         processes.kill_leftover_shims()
-        stop(("kube-proxy",), stopped)
+        stop(("network-policies", "kube-proxy"), stopped)
         stop(("kube-apiserver", "etcd"), stopped, timeout=30)
         foreign = processes.foreign_components()
         if foreign:
             log(f"not cleaning host network state: used by {', '.join(foreign)}, not started from {layout.STATE.root}")
         else:
-            network.clean_host_network(b["kube-proxy"] if b else None)
+            network.clean_host_network(b["kube-proxy"] if b else None, b["network-policies"] if b else None)
         network.release_state()
     print(f"cluster down in {time.monotonic() - t0:.1f}s (stopped: {', '.join(stopped) or 'nothing was running'})")
     print("the local registry keeps running (scripts/local-registry stop ends it); state kept in", layout.STATE.root)
@@ -260,7 +262,7 @@ def cmd_purge(args) -> int:
 
 def cmd_build(_args) -> int:
     b = build.ensure_binaries()
-    for each in (build.kube_build(), build.addons_build()):
+    for each in build.all_builds():
         directory = each.cached()
         meta = json.loads((directory / "build.json").read_text(encoding="utf-8"))
         print(f"{each.name} {each.version}: {directory} (built in {meta['seconds']}s on {meta['built_at']})")

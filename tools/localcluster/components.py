@@ -17,6 +17,7 @@ COMPONENTS = (
     "containerd",
     "kubelet",
     "kube-proxy",
+    "network-policies",
     "coredns",
     "hostpath-provisioner",
 )
@@ -29,6 +30,7 @@ START_TIMEOUT = {
     "containerd": 60,
     "kubelet": 90,
     "kube-proxy": 60,
+    "network-policies": 30,
     "coredns": 60,
     "hostpath-provisioner": 5,
 }
@@ -139,6 +141,16 @@ def argv_for(name: str, b: Binaries, node: str, ip: str, pause_ref: str) -> list
         ]  # fmt: skip
     if name == "kube-proxy":
         return [b["kube-proxy"], "--config", state.kube_proxy_config, "--v", verbosity]
+    if name == "network-policies":
+        return [
+            b["network-policies"],
+            "-kubeconfig", state.kubeconfig("network-policies"),
+            "-hostname-override", node,
+            "-metrics-bind-address", layout.NETPOL_METRICS,
+            "-pod-interface", layout.BRIDGE,
+            "-pod-cidr", layout.POD_SUBNET,
+            "-v", verbosity,
+        ]  # fmt: skip
     if name == "coredns":
         return [b["coredns"], "-conf", state.corefile]
     if name == "hostpath-provisioner":

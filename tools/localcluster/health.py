@@ -74,6 +74,8 @@ HEALTH = {
     "containerd": containerd_health,
     "kubelet": lambda: http_get("http://127.0.0.1:10248/healthz"),
     "kube-proxy": lambda: http_get("http://127.0.0.1:10256/healthz"),
+    # Served once the engine's informers have synced (netpol/main.go).
+    "network-policies": lambda: http_get(f"http://{layout.NETPOL_METRICS}/metrics"),
     "coredns": lambda: http_get(f"http://{layout.COREDNS_READY}/ready"),
     "hostpath-provisioner": lambda: (200, "running") if running_pid("hostpath-provisioner") else (0, "not running"),
 }

@@ -89,12 +89,15 @@ def cleanup_kube_iptables() -> None:
                 run([binary, "-t", table, "-X", chain], check=False)
 
 
-def clean_host_network(kube_proxy: Path | None) -> None:
+def clean_host_network(kube_proxy: Path | None, network_policies: Path | None = None) -> None:
     """Everything the cluster's networking left on the host: kube-proxy's rules
-    (through its own --cleanup), the plugins' and the kubelet's, the bridge,
-    the empty kubepods cgroups."""
+    (through its own --cleanup), the policy engine's (left behind when it was
+    killed: its -cleanup), the plugins' and the kubelet's, the bridge, the empty
+    kubepods cgroups."""
     if kube_proxy:
         run([kube_proxy, "--cleanup", "--v", "0"], check=False, timeout=120)
+    if network_policies:
+        run([network_policies, "-cleanup"], check=False, timeout=30)
     cleanup_cni_iptables()
     cleanup_kube_iptables()
     if bridge_exists():

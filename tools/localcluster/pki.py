@@ -137,6 +137,7 @@ def ensure_pki(pki: Path, node: str, ip: str) -> None:
     new_cert(pki, "kubelet-server", "ca", node, server=True, sans=kubelet_server_sans(node, ip))
     new_cert(pki, "coredns", "ca", "remotedev:coredns", client=True)
     new_cert(pki, "hostpath-provisioner", "ca", "remotedev:hostpath-provisioner", client=True)
+    new_cert(pki, "network-policies", "ca", "remotedev:network-policies", client=True)
 
 
 def kubeconfig_text(pki: Path, user: str, cert: str, embed: bool) -> str:
@@ -181,6 +182,7 @@ def write_kubeconfigs(state: layout.Layout) -> None:
         "kube-proxy",
         "coredns",
         "hostpath-provisioner",
+        "network-policies",
     ):
         write_file(state.kubeconfig(user), kubeconfig_text(state.pki, user, user, embed=False), 0o600)
     write_file(state.kubeconfig("kubelet"), kubeconfig_text(state.pki, "kubelet", "kubelet-client", embed=False), 0o600)

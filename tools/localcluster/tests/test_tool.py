@@ -55,7 +55,9 @@ def test_kubernetes_version_comes_from_the_module_pin():
     assert f"version.gitMinor={version.split('.')[1]}" in build.kube_ldflags(version)
 
 
-@pytest.mark.parametrize("module", [build.KUBE_MODULE, build.ADDONS_MODULE], ids=["kube", "addons"])
+@pytest.mark.parametrize(
+    "module", [build.KUBE_MODULE, build.ADDONS_MODULE, build.NETPOL_MODULE], ids=["kube", "addons", "netpol"]
+)
 def test_cache_key_does_not_depend_on_where_the_module_is(module, tmp_path):
     outputs = {"out": (".", "-s -w")}
     copy = tmp_path / "elsewhere" / module.name
@@ -270,6 +272,12 @@ def test_command_lines_point_at_the_state_dir_and_the_fixed_ports(state, tmp_pat
     assert value(argv("etcd"), "--data-dir") == str(state.etcd)
     assert value(argv("coredns"), "-conf") == str(state.corefile)
     assert value(argv("containerd"), "--config") == str(state.containerd_config)
+    engine = argv("network-policies")
+    assert value(engine, "-kubeconfig") == str(state.kubeconfig("network-policies"))
+    assert value(engine, "-hostname-override") == "node-a"  # it filters only the pods of its node
+    assert value(engine, "-metrics-bind-address") == layout.NETPOL_METRICS
+    assert value(engine, "-pod-interface") == layout.BRIDGE  # pods' connections to the node are judged too
+    assert value(engine, "-pod-cidr") == layout.POD_SUBNET
 
 
 def test_pid_records_follow_the_very_process_they_started(state):

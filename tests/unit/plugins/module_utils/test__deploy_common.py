@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import ipaddress
 import json
 
 import pytest
@@ -164,6 +165,92 @@ def test_network_policy_with_client_of_pod_labels_and_extra_peers():
     ]
     # The client peer admits exactly the pods client_pod_labels gives.
     assert np["spec"]["ingress"][0]["from"][1]["podSelector"]["matchLabels"] == dc.client_pod_labels("jupyter-demo")
+
+
+EGRESS = {
+    "network_policy_egress_enabled": True,
+    "network_policy_dns_to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                               "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+    "network_policy_egress_internet": True,
+    "network_policy_egress_internet_except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+                                              "169.254.0.0/16", "127.0.0.0/8", "fc00::/7", "fe80::/10"],
+    "network_policy_egress_extra_to": [],
+}
+
+
+def reaches(rules, address, port, protocol="TCP"):
+    """Whether egress `rules` admit a connection to an address that is no pod (only ipBlocks count),
+    as NetworkPolicy defines it: any rule whose ports and one of whose peers match."""
+    ip = ipaddress.ip_address(address)
+    for rule in rules:
+        ports = rule.get("ports")
+        if ports and not any(p["port"] == port and p["protocol"] == protocol for p in ports):
+            continue
+        for peer in rule.get("to", []):
+            block = peer.get("ipBlock")
+            if not block:
+                continue
+            cidr = ipaddress.ip_network(block["cidr"])
+            if ip.version == cidr.version and ip in cidr and not any(
+                    ip in ipaddress.ip_network(c) for c in block.get("except", [])):
+                return True
+    return False
+
+
+def test_network_policy_with_egress_adds_the_policy_type():
+    rules = dc.egress_rules(EGRESS)
+    np = dc.network_policy_object("n", "ns", LABELS, {"app": "x"}, {"a": "b"}, {}, [], egress=rules)
+    assert np["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert np["spec"]["egress"] == rules
+
+
+def test_egress_rules_dns_first_then_internet_without_the_exceptions():
+    rules = dc.egress_rules(EGRESS)
+    assert rules[0] == {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+                        "to": EGRESS["network_policy_dns_to"]}
+    assert rules[1] == {"to": [
+        {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+                                                     "169.254.0.0/16", "127.0.0.0/8"]}},
+        {"ipBlock": {"cidr": "::/0", "except": ["fc00::/7", "fe80::/10"]}},
+    ]}
+    assert len(rules) == 2
+
+
+@pytest.mark.parametrize("address,port,allowed", [
+    ("169.254.169.254", 80, False),  # cloud metadata
+    ("fd00:ec2::254", 80, False),  # cloud metadata over IPv6
+    ("10.96.0.1", 443, False),  # a typical API ClusterIP
+    ("10.0.0.5", 6443, False),  # the API server's endpoint on a node (after DNAT)
+    ("192.168.1.20", 10250, False),  # a node's kubelet
+    ("172.17.0.1", 22, False),
+    ("100.100.100.200", 80, False),  # metadata in shared address space
+    ("127.0.0.1", 8888, False),
+    ("198.51.100.7", 443, True),  # a package index on the internet
+    ("2001:db8::7", 443, True),
+], ids=["metadata", "metadata-v6", "api-clusterip", "api-endpoint", "kubelet", "docker-bridge", "shared-metadata",
+        "loopback", "internet-v4", "internet-v6"])
+def test_default_exceptions_keep_cluster_and_metadata_addresses_out(address, port, allowed):
+    assert reaches(dc.egress_rules(EGRESS), address, port) is allowed
+
+
+def test_egress_without_internet_reaches_only_dns_and_extra_peers():
+    extra = [{"ipBlock": {"cidr": "198.51.100.0/24"}}]
+    rules = dc.egress_rules(dict(EGRESS, network_policy_egress_internet=False, network_policy_egress_extra_to=extra))
+    assert rules[-1] == {"to": extra}
+    assert reaches(rules, "198.51.100.7", 3128)
+    assert not reaches(rules, "203.0.113.9", 443)
+
+
+def test_egress_of_a_client_reaches_the_servers_http_port():
+    rules = dc.egress_rules(EGRESS, {"app.kubernetes.io/name": dc.JUPYTER_APP})
+    assert rules[1] == {"ports": [{"port": "http", "protocol": "TCP"}],
+                        "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "jupyter-server"}}}]}
+
+
+def test_no_exceptions_give_bare_blocks_and_egress_off_gives_none():
+    rules = dc.egress_rules(dict(EGRESS, network_policy_egress_internet_except=[]))
+    assert rules[1]["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}]
+    assert dc.egress_rules(dict(EGRESS, network_policy_egress_enabled=False)) is None
 
 
 def test_ingress_without_tls_and_class():

@@ -176,6 +176,28 @@ def test_jupyter_network_policy_admits_its_clients():
                                                         "app.kubernetes.io/instance": "demo"}
 
 
+def test_jupyter_network_policy_limits_egress_to_dns_and_the_internet_but_cluster_ranges():
+    np = by_kind(objects_of(jupyter()))["NetworkPolicy"]
+    assert np["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    dns, internet = np["spec"]["egress"]
+    assert dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    assert dns["to"] == role_defaults("jupyter_server")["jupyter_server_network_policy_dns_to"]
+    assert "169.254.0.0/16" in internet["to"][0]["ipBlock"]["except"]
+    assert "Egress" not in by_kind(objects_of(jupyter(network_policy_egress_enabled=False)))["NetworkPolicy"]["spec"][
+        "policyTypes"]
+    assert len(by_kind(objects_of(jupyter(network_policy_egress_internet=False)))["NetworkPolicy"]["spec"]["egress"]) == 1
+
+
+def test_code_server_egress_reaches_its_jupyter_servers_pods():
+    np = by_kind(objects_of(code_server()))["NetworkPolicy"]
+    to_server = np["spec"]["egress"][1]
+    assert to_server["ports"] == [{"port": "http", "protocol": "TCP"}]
+    server_pod_labels = by_kind(objects_of(jupyter()))["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert set(to_server["to"][0]["podSelector"]["matchLabels"].items()) <= set(server_pod_labels.items())
+    alone = by_kind(objects_of(code_server(jupyter_name="")))["NetworkPolicy"]["spec"]["egress"]
+    assert not any(rule.get("ports") == to_server["ports"] for rule in alone)
+
+
 def test_jupyter_service_carries_the_client_contract():
     service = by_kind(objects_of(jupyter(base_url="/t/", service_port=80, cluster_domain="k8s.internal")))["Service"]
     assert dc.read_server_service_annotations(service) == (

@@ -140,6 +140,17 @@ def test_tolerations_affinity_and_peers():
     assert kv.peers_problems([{"ipBlock": {"cidr": "10.0.0.0/8"}}, {"namespaceSelector": {}, "podSelector": {}}]) == []
     assert "unknown keys cidr" in kv.peers_problems([{"cidr": "x"}])[0]
     assert "is empty" in kv.peers_problems([{}])[0]
+    assert kv.peers_problems([{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16", "fc00::/7"]}}]) == []
+    assert kv.peers_problems([{"ipBlock": {"cidr": "10.0.0.1"}}]) == ["[0].ipBlock.cidr: \"10.0.0.1\" is not a CIDR (address/prefix length)"]
+    assert "[0].ipBlock.except[1]: " in kv.peers_problems([{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16", "10.2.0.1/16"]}}])[0]
+    assert "unknown keys cdir" in kv.peers_problems([{"ipBlock": {"cdir": "10.0.0.0/8"}}])[0]
+
+
+def test_cidrs_problems():
+    assert kv.cidrs_problems(["10.0.0.0/8", "fe80::/10"]) == []
+    assert kv.cidrs_problems(["10.0.0.0/8", "banana", 7]) == ['[1] "banana" is not a CIDR (address/prefix length)',
+                                                            "[2] 7 is not a CIDR (address/prefix length)"]
+    assert "has host bits set" in kv.cidrs_problems(["192.168.1.1/16"])[0]
 
 
 @pytest.mark.parametrize("extension,ok", [
