@@ -148,8 +148,8 @@ def test_tolerations_affinity_and_peers():
 
 def test_cidrs_problems():
     assert kv.cidrs_problems(["10.0.0.0/8", "fe80::/10"]) == []
-    assert kv.cidrs_problems(["10.0.0.0/8", "banana", 7]) == ['[1] "banana" is not a CIDR (address/prefix length)',
-                                                            "[2] 7 is not a CIDR (address/prefix length)"]
+    assert kv.cidrs_problems(["10.0.0.0/8", "banana", 7]) == [
+        '[1] "banana" is not a CIDR (address/prefix length)', "[2] 7 is not a CIDR (address/prefix length)"]
     assert "has host bits set" in kv.cidrs_problems(["192.168.1.1/16"])[0]
 
 
