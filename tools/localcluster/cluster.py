@@ -259,6 +259,23 @@ def cmd_purge(args) -> int:
 # ---------------------------------------------------------------- restart
 
 
+def wait_exited(pid: int, timeout: float = 30) -> None:
+    """Until every thread of a stopped process is gone: its leader turns zombie
+    while the other threads still exit and hold its sockets (the new one would
+    find its port in use)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+        except OSError:
+            return
+        threads = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("Threads:")), 0)
+        if "\nState:\tZ" in status and threads <= 1:
+            return
+        time.sleep(0.05)
+    raise ClusterError(f"process {pid} still has threads {timeout:.0f}s after it was stopped")
+
+
 def cmd_restart(args) -> int:
     """One component down and up again, the rest running: the fault scenarios'
     API server restart in the middle of a converge (extensions/molecule/default/faults.yml)."""
@@ -274,6 +291,7 @@ def cmd_restart(args) -> int:
             # A crash, not a shutdown: no chance to drain requests or close watches.
             os.kill(pid, signal.SIGKILL)
         processes.stop_process(name, timeout=30)
+        wait_exited(pid)
         t_stopped = time.monotonic()
         new_pid = processes.start_process(name, argv_for(name, b, layout.node_name(), layout.node_ip(), images.pause_image_ref(b)))
         health.wait_healthy(name, START_TIMEOUT[name])
