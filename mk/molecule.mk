@@ -3,8 +3,10 @@
 #   make test-molecule   the whole product end to end, every lifecycle proof
 #                        that needs a cluster, once: preview, site playbook,
 #                        idempotence, verify, a setting, an upgrade and its
-#                        roll-back, rotation at -vvv, a lost pod, verify, verify
-#                        failing on breakages, teardown keeping data, purge
+#                        roll-back, rotation at -vvv, a pod killed under a running
+#                        kernel, faults (registry down, API server restart, node
+#                        reboot, 20 clients at once), verify, verify failing on
+#                        breakages, teardown keeping data, purge
 #                        (the order and the reasons: extensions/molecule/default/molecule.yml)
 #
 # The cluster: $KUBECONFIG when the caller gives one, else the local cluster
@@ -14,7 +16,7 @@
 E2E_NODE_DIR := tests/e2e/node
 MOLECULE_ARGS ?=
 
-.PHONY: e2e-node-deps test-molecule molecule-converge molecule-verify molecule-destroy
+.PHONY: e2e-node-deps test-molecule molecule-converge molecule-verify molecule-destroy bench-load
 
 e2e-node-deps: $(E2E_NODE_DIR)/node_modules/.installed ## @jupyterlab/services and playwright-core for verify
 $(E2E_NODE_DIR)/node_modules/.installed: $(E2E_NODE_DIR)/package.json $(E2E_NODE_DIR)/package-lock.json
@@ -33,3 +35,12 @@ molecule-verify: venv collection e2e-node-deps ## molecule verify against the co
 
 molecule-destroy: venv collection $(LOCAL_CLUSTER) ## molecule destroy: teardown with purge
 	$(BIN)/molecule destroy $(MOLECULE_ARGS)
+
+# A benchmark, not a test (docs/benchmarks.md): 20 clients through the
+# Service against the ZMQ floor inside the pod, on the deployment of
+# `make molecule-converge` (BENCH_LOAD_ARGS='--namespace NS --instance NAME'
+# for another one); `make test-molecule` runs the same script briefly, for its
+# errors and lost kernels only.
+BENCH_LOAD_ARGS ?= --namespace remotedev-molecule --instance molecule
+bench-load: venv $(LOCAL_CLUSTER) ## N clients through the Service vs the direct-ZMQ floor (BENCH_LOAD_ARGS)
+	$(BIN)/python bench/load.py $(BENCH_LOAD_ARGS)

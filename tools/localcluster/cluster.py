@@ -4,6 +4,7 @@
     cluster.py build      build (or reuse) the cached binaries
     cluster.py up         start everything, wait for the node to be Ready and DNS to answer
     cluster.py down       stop exactly the processes `up` started and clean their network state
+    cluster.py restart NAME [--kill]   stop one component (SIGKILL with --kill) and start it again
     cluster.py purge      `down`, then delete the cluster state (etcd, volumes, images, certs)
     cluster.py status     each component: PID, memory, health; the node; the registry
     cluster.py env        KUBECONFIG=... and REGISTRY=... lines for the shell
@@ -257,6 +258,51 @@ def cmd_purge(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- restart
+
+
+def wait_exited(pid: int, timeout: float = 30) -> None:
+    """Until every thread of a stopped process is gone: its leader turns zombie
+    while the other threads still exit and hold its sockets (the new one would
+    find its port in use)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+        except OSError:
+            return
+        threads = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("Threads:")), 0)
+        if "\nState:\tZ" in status and threads <= 1:
+            return
+        time.sleep(0.05)
+    raise ClusterError(f"process {pid} still has threads {timeout:.0f}s after it was stopped")
+
+
+def cmd_restart(args) -> int:
+    """One component down and up again, the rest running: the fault scenarios'
+    API server restart in the middle of a converge (extensions/molecule/default/faults.yml)."""
+    require_root("restart")
+    name = args.component
+    with state_lock():
+        b = build.cached_binaries()
+        pid = processes.running_pid(name)
+        if not (b and pid):
+            raise ClusterError(f"{name} is not running (cluster.py up starts the cluster)")
+        t0 = time.monotonic()
+        if args.kill:
+            # A crash, not a shutdown: no chance to drain requests or close watches.
+            os.kill(pid, signal.SIGKILL)
+        processes.stop_process(name, timeout=30)
+        wait_exited(pid)
+        t_stopped = time.monotonic()
+        new_pid = processes.start_process(name, argv_for(name, b, layout.node_name(), layout.node_ip(), images.pause_image_ref(b)))
+        health.wait_healthy(name, START_TIMEOUT[name])
+    now = time.monotonic()
+    print(f"{name} restarted: pid {pid} {'killed' if args.kill else 'stopped'} in {t_stopped - t0:.1f}s, "
+          f"pid {new_pid} healthy {now - t_stopped:.1f}s later")
+    return 0
+
+
 # ---------------------------------------------------------------- the others
 
 
@@ -301,6 +347,10 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("up", help="start the cluster (idempotent)").set_defaults(func=cmd_up)
     commands.add_parser("down", help="stop the cluster, clean its network state").set_defaults(func=cmd_down)
     commands.add_parser("purge", help="down, then delete all cluster state").set_defaults(func=cmd_purge)
+    restart = commands.add_parser("restart", help="stop one component and start it again")
+    restart.add_argument("component", choices=COMPONENTS)
+    restart.add_argument("--kill", action="store_true", help="SIGKILL instead of SIGTERM (a crash)")
+    restart.set_defaults(func=cmd_restart)
     status_parser = commands.add_parser("status", help="show each component")
     status_parser.add_argument("--json", action="store_true")
     status_parser.set_defaults(func=cmd_status)

@@ -300,6 +300,18 @@ def test_pid_records_follow_the_very_process_they_started(state):
             os.kill(pid, signal.SIGKILL)
 
 
+def test_restart_takes_a_component_name_and_refuses_one_that_is_not_running(state, capsys):
+    args = cluster.parser().parse_args(["restart", "kube-apiserver", "--kill"])
+    assert (args.func, args.component, args.kill) == (cluster.cmd_restart, "kube-apiserver", True)
+    with pytest.raises(SystemExit):
+        cluster.parser().parse_args(["restart", "no-such-component"])
+    assert "invalid choice" in capsys.readouterr().err
+    if os.geteuid() == 0:
+        # Nothing runs from the temporary state dir: nothing is killed, the message names it.
+        assert cluster.main(["restart", "kube-apiserver"]) == 1
+        assert "kube-apiserver is not running" in capsys.readouterr().err
+
+
 def test_status_exit_code():
     up = ("x", "1", "1 MiB", "ok")
     assert status.exit_code([up, up]) == 0
