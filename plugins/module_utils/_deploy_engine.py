@@ -102,6 +102,9 @@ class Engine:
         self.run_command = run_command  # for kubeconfig exec credential plugins
         self.changed = False
         self.changes = []  # "created Secret/x", "updated Deployment/x", ...
+        # Set before the first write is sent: from then on a lost connection
+        # may have left a change behind that this run never heard about.
+        self.writing = False
         self.diffs = []
         self.warnings = []
 
@@ -125,7 +128,14 @@ class Engine:
                                              or os.environ.get("KUBECONFIG") or "~/.kube/config",
                                              " from %s" % s.var("kubeconfig") if s["kubeconfig"] else "",
                                              s["context"] or "(current)"))
-        return "Cannot reach the Kubernetes API (%s): %s. Nothing was changed." % (where, exc)
+        return "Cannot reach the Kubernetes API (%s): %s. %s" % (where, exc, self.changed_so_far())
+
+    def changed_so_far(self):
+        """What a failed run leaves behind, as far as this run knows."""
+        if not self.writing:
+            return "Nothing was changed."
+        return ("Changed before the failure: %s (a request in flight may have been applied too); "
+                "run again to converge." % (", ".join(self.changes) or "nothing confirmed"))
 
     def result(self, **more):
         result = {"changed": self.changed, "changes": self.changes}
@@ -164,8 +174,8 @@ class Engine:
         except KubeError as exc:
             if exc.status == 0:
                 raise EngineError(self.unreachable(exc))
-            raise EngineError("%s: the Kubernetes API refused a request: %s. Changed so far: %s."
-                              % (self.c.title, exc, ", ".join(self.changes) or "nothing"))
+            raise EngineError("%s: the Kubernetes API refused a request: %s. %s"
+                              % (self.c.title, exc, self.changed_so_far()))
         finally:
             if self._client is not None:
                 self._client.close()
@@ -217,6 +227,7 @@ class Engine:
         meta = obj["metadata"]
         before = None if known_absent else client.get(obj["apiVersion"], obj["kind"], meta["name"],
                                                       meta.get("namespace"))
+        self.writing = self.writing or not self.check_mode
         after = client.apply(obj, dry_run=self.check_mode, force=self.s["force_conflicts"])
         if before is None:
             self.record("would create" if self.check_mode else "created", object_id(obj),
@@ -245,6 +256,7 @@ class Engine:
         before = client.get(api_version, kind, name, self.c.namespace) if kind != "Route" or self.route_api() else None
         if before is None:
             return False
+        self.writing = self.writing or not self.check_mode
         client.delete(api_version, kind, name, self.c.namespace, dry_run=self.check_mode)
         self.record("would delete" if self.check_mode else "deleted", "%s/%s" % (kind, name),
                     self.shown(before), None)

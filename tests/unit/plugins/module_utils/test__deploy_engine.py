@@ -274,8 +274,36 @@ def test_kube_error_is_reported_with_what_changed():
     message = str(info.value)
     assert message.startswith("Jupyter Server remotedev-jupyter/jupyter-demo: the Kubernetes API refused a request: "
                               "422 Invalid: ConfigMap \"jupyter-demo\" is invalid.")
-    assert message.endswith("Changed so far: created Namespace/remotedev-jupyter, created Secret/jupyter-demo.")
+    assert message.endswith("Changed before the failure: created Namespace/remotedev-jupyter, created Secret/jupyter-demo "
+                            "(a request in flight may have been applied too); run again to converge.")
     assert client.closed == 1
+
+
+def test_connection_lost_after_a_write_does_not_claim_nothing_changed():
+    """The API server going away mid-converge (Molecule's faults.yml does it for real)."""
+    class Vanishing(FakeClient):
+        def apply(self, obj, dry_run=False, force=True):
+            if obj["kind"] == "Deployment":
+                raise KubeError(0, "", "Connection reset by peer")
+            return super().apply(obj, dry_run, force)
+
+    with pytest.raises(EngineError) as info:
+        engine(Vanishing()).run()
+    message = str(info.value)
+    assert message.startswith("Cannot reach the Kubernetes API")
+    assert "Nothing was changed" not in message
+    assert "Changed before the failure: created Namespace/remotedev-jupyter" in message
+    assert message.endswith("run again to converge.")
+
+
+def test_connection_lost_before_any_write_says_nothing_changed():
+    class Unreachable(FakeClient):
+        def get(self, api_version, kind, name, namespace=None):
+            raise KubeError(0, "", "Connection refused")
+
+    with pytest.raises(EngineError) as info:
+        engine(Unreachable()).run()
+    assert str(info.value).endswith("Nothing was changed.")
 
 
 # ---------------------------------------------------------------- check mode
