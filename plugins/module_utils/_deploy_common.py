@@ -16,6 +16,7 @@ import copy
 import hashlib
 import hmac
 import json
+import os
 import re
 
 try:
@@ -568,6 +569,14 @@ def check_pod_values(problems, s):
 
 
 def check_render_dest(problems, s):
-    if s["render_only"]:
-        problems.check(bool(s["render_dest"]), "%s needs %s, the file to write the manifests to."
-                       % (s.var("render_only"), s.var("render_dest")))
+    """The render writes on the controller (the action plugin's side): its directory must be there."""
+    if not s["render_only"]:
+        return
+    dest = s["render_dest"]
+    if not dest:
+        problems.add("%s needs %s, the file to write the manifests to." % (s.var("render_only"), s.var("render_dest")))
+        return
+    directory = os.path.dirname(os.path.abspath(dest))
+    problems.check(os.path.isdir(directory), "%s: the directory %s does not exist on the controller."
+                   % (s.var("render_dest"), directory))
+    problems.check(not os.path.isdir(dest), "%s: %s is a directory; name the file to write." % (s.var("render_dest"), dest))

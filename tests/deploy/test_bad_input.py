@@ -120,6 +120,8 @@ CASES = [
       jupyter_server_network_policy_ingress_namespace_labels={"kubernetes.io/metadata.name": "ingress nginx"}),
     J("np-peer", "jupyter_server_network_policy_extra_from[0] has unknown keys cidr", jupyter_server_network_policy_extra_from=[{"cidr": "10.0.0.0/8"}]),
     J("np-peer-empty", "jupyter_server_network_policy_extra_from[0] is empty", jupyter_server_network_policy_extra_from=[{}]),
+    J("render-dest-missing-dir", "jupyter_server_render_dest: the directory /nonexistent-rdj does not exist on the controller",
+      jupyter_server_render_only=True, jupyter_server_render_dest="/nonexistent-rdj/manifests.yaml"),
     J("np-except-cidr", 'jupyter_server_network_policy_egress_internet_except[1] "metadata" is not a CIDR',
       jupyter_server_network_policy_egress_internet_except=["10.0.0.0/8", "metadata"]),
     J("np-egress-peer-cidr", 'jupyter_server_network_policy_egress_extra_to[0].ipBlock.cidr: "10.1.2.3" is not a CIDR',

@@ -538,6 +538,18 @@ def test_check_env_and_render_dest():
                                    "the manifests to."
 
 
+def test_render_dest_must_be_a_file_in_an_existing_directory(tmp_path):
+    def problems_of(dest):
+        problems = dc.Problems(_settings(render_only=True, render_dest=dest))
+        dc.check_render_dest(problems, problems.s)
+        return problems.messages
+
+    assert problems_of(str(tmp_path / "out.yaml")) == []
+    assert problems_of(str(tmp_path / "missing" / "out.yaml")) == [
+        "jupyter_server_render_dest: the directory %s does not exist on the controller." % (tmp_path / "missing")]
+    assert problems_of(str(tmp_path)) == ["jupyter_server_render_dest: %s is a directory; name the file to write." % tmp_path]
+
+
 def test_scanner_skips_only_below_a_high_uid_and_always_with_a_reason():
     skips = dc.scanner_skips(1000, "jupyter_server_uid")
     check_id, reason = skips["checkov.io/skip1"].split("=")  # checkov splits on '=': exactly one
