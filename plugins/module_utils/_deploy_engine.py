@@ -5,7 +5,8 @@
 converged, removed, rendered or inspected in one API session.
 
 converge: validate -> preflight reads -> credentials (explicit, else the
-cluster's Secret, else generated once) -> objects -> server-side apply of each
+cluster's Secret, else generated once) -> objects -> a new image of a running
+Deployment pulled by a check pod first -> server-side apply of each
 (dry run in check mode) -> removal of the optional objects switched off ->
 wait for the pods of exactly this pod template -> connection facts.
 
@@ -41,6 +42,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_client impo
     load_connection,
     poll,
 )
+from ansible_collections.remotedev.jupyter.plugins.module_utils import _image_check as image_check
 from ansible_collections.remotedev.jupyter.plugins.module_utils import _rollout as rollout
 
 COMPONENTS = {cls.prefix: cls for cls in (JupyterServer, CodeServer)}
@@ -201,6 +203,8 @@ class Engine:
         creds = c.credentials(self.existing_secret())
         objects = c.objects(creds)
         namespace_ready = c.facts.get("namespace_exists")
+        if namespace_ready and not self.check_mode:
+            self.check_new_images(next(o for o in objects if o["kind"] == "Deployment"))
         # In a namespace this run creates, nothing exists yet: no need to ask.
         new_namespace = not namespace_ready
         for obj in objects:
@@ -221,6 +225,48 @@ class Engine:
             summary.insert(0, "Namespace %s does not exist yet; a converge would create %s."
                            % (c.namespace, ", ".join(object_id(o) for o in objects if o["kind"] != "Namespace")))
         return self.result(connection=c.connection(creds), summary=summary)
+
+    def check_new_images(self, deployment):
+        """A new image of a running Deployment is pulled by a check pod before
+        anything is applied (see _image_check); the check pod is deleted again."""
+        c = self.c
+        images = image_check.changed_images(self.client.get("apps/v1", "Deployment", c.name, c.namespace), deployment)
+        if not images:
+            return
+        labels = {k: v for k, v in c.labels.items() if k not in c.selector}
+        labels["app.kubernetes.io/component"] = "image-check"
+        pod = image_check.check_pod(deployment, images, labels)
+        name = pod["metadata"]["name"]
+        # A check pod a killed run left behind would answer for its own image.
+        self.client.delete("v1", "Pod", name, c.namespace)
+        self.wait_for_absent_pod(name)
+        try:
+            self.client.apply(pod)
+            outcome = self.wait_for_pull(name)
+        finally:
+            self.client.delete("v1", "Pod", name, c.namespace)
+        if outcome is None or outcome[0] != "pulled":
+            why = ("still pulling after %ss" % self.s["wait_timeout"]) if outcome is None else (
+                "no node takes it: %s" % outcome[1] if outcome[0] == "unschedulable" else outcome[1])
+            raise EngineError(
+                "%s: the new image %s cannot be pulled (%s; checked with pod %s, pull secrets %s), so the running "
+                "pod was left alone. Nothing was changed." % (
+                    c.title, ", ".join(images), why, name, ", ".join(self.s["image_pull_secrets"]) or "none"))
+
+    def wait_for_pull(self, name):
+        deadline = self.clock() + self.s["wait_timeout"]
+        while True:
+            outcome = image_check.pull_outcome(self.client.get("v1", "Pod", name, self.c.namespace))
+            if outcome is not None and outcome[0] != "unschedulable":
+                return outcome
+            if self.clock() >= deadline:
+                return outcome
+            self.sleep(self.poll_interval)
+
+    def wait_for_absent_pod(self, name):
+        deadline = self.clock() + 60
+        while self.client.get("v1", "Pod", name, self.c.namespace) is not None and self.clock() < deadline:
+            self.sleep(self.poll_interval)
 
     def apply(self, obj, known_absent=False):
         client = self.client

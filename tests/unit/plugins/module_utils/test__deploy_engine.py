@@ -724,3 +724,78 @@ def test_to_yaml_keeps_order_and_multiline_strings():
 def test_unknown_component():
     with pytest.raises(EngineError, match="unknown component 'nope'"):
         component_for("nope", {})
+
+
+# ---------------------------------------------------------------- the pull check of a new image
+
+
+class PullingClient(FakeClient):
+    """Pods the engine applies get the status `outcome(image)` gives: the kubelet's view."""
+
+    def __init__(self, outcome):
+        super().__init__()
+        self.outcome = outcome
+
+    def apply(self, obj, dry_run=False, force=True):
+        result = super().apply(obj, dry_run, force)
+        if obj["kind"] == "Pod" and not dry_run:
+            image = obj["spec"]["containers"][0]["image"]
+            self.objects[self.key("v1", "Pod", obj["metadata"]["name"], NS)]["status"] = self.outcome(image)
+        return result
+
+
+def pulled(image):
+    return {"containerStatuses": [{"name": "pull-0", "image": image, "state": {"terminated": {"exitCode": 0}}}]}
+
+
+def not_found(image):
+    return {"containerStatuses": [{"name": "pull-0", "image": image, "state": {"waiting": {
+        "reason": "ErrImagePull", "message": "failed to pull and unpack image \"%s\": not found" % image}}}]}
+
+
+def test_a_new_image_is_pulled_by_a_check_pod_before_the_roll():
+    client = PullingClient(pulled)
+    engine(client).run()
+    result = engine(client, image="registry.example/jupyter-server:2.0").run()
+    assert result["changed"] is True
+    container = client.stored("Deployment", "jupyter-demo")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "registry.example/jupyter-server:2.0"
+    pod_calls = [c for c in client.calls if c[1] == "Pod" and c[0] in ("apply", "delete")]
+    assert pod_calls[0][:3] == ("delete", "Pod", "jupyter-demo-image-check")  # one a killed run left behind
+    assert pod_calls[1][:3] == ("apply", "Pod", "jupyter-demo-image-check")
+    assert pod_calls[-1][:3] == ("delete", "Pod", "jupyter-demo-image-check")
+    apply_order = [c[1] for c in client.applied()]
+    assert apply_order.index("Pod") < len(apply_order) - apply_order[::-1].index("Deployment") - 1
+    assert client.stored("Pod", "jupyter-demo-image-check") is None
+
+
+def test_an_image_no_node_can_pull_changes_nothing():
+    client = PullingClient(not_found)
+    engine(client).run()
+    before = copy.deepcopy(client.objects)
+    with pytest.raises(EngineError) as info:
+        engine(client, image="registry.example/jupyter-server:never-pushed", replicas=1).run()
+    message = str(info.value)
+    assert message.startswith("Jupyter Server remotedev-jupyter/jupyter-demo: the new image "
+                              "registry.example/jupyter-server:never-pushed cannot be pulled (ErrImagePull: ")
+    assert message.endswith("so the running pod was left alone. Nothing was changed.")
+    assert client.objects == before  # the check pod deleted again, nothing else touched
+
+
+def test_no_check_pod_for_an_unchanged_image_a_first_converge_or_check_mode():
+    client = PullingClient(not_found)
+    engine(client).run()  # first converge: nothing runs yet, the rollout wait speaks for the image
+    engine(client, token=TOKEN + "x").run()  # a change that keeps the image
+    engine(client, image="registry.example/jupyter-server:2.0", check_mode=True).run()
+    assert not [c for c in client.calls if c[1] == "Pod" and c[0] in ("apply", "delete")]
+
+
+def test_a_check_pod_no_node_takes_fails_after_the_wait_timeout():
+    client = PullingClient(lambda image: {"conditions": [{"type": "PodScheduled", "status": "False",
+                                                          "reason": "Unschedulable",
+                                                          "message": "0/1 nodes are available"}]})
+    engine(client).run()
+    clock = FakeClock()
+    with pytest.raises(EngineError, match=r"cannot be pulled \(no node takes it: 0/1 nodes are available;"):
+        engine(client, image="registry.example/jupyter-server:2.0", wait_timeout=30, clock=clock).run()
+    assert clock.now == pytest.approx(30, abs=1)
