@@ -6,7 +6,7 @@ the direct-ZMQ floor at the same concurrency measured in the same run.
     bench/load.py --namespace NS --instance NAME --clients 10 --duration 30 --json figures.json
     bench/load.py --namespace NS --instance NAME --duration 5 --no-floor    (the correctness run of make test)
 
-Service: the clients run here, speak the kernel websocket protocol of
+Service: the clients run here, a process each, speak the kernel websocket protocol of
 jupyter_server (v1.kernel.websocket.jupyter.org, as JupyterLab does; --protocol
 legacy for JSON frames) through the Service's ClusterIP (on the local cluster
 kube-proxy routes it on this host; --url for another way in, e.g. a
@@ -15,7 +15,7 @@ command line.
 
 Floor: the same number of kernels of the same kernelspec, started with
 jupyter_client's KernelManager inside the Jupyter pod (`exec`), each driven by
-a BlockingKernelClient on a thread of its own: the kernels, the container and
+a BlockingKernelClient in a process of its own: the kernels, the container and
 its CPU share are the Service run's, without the server, the websocket and the
 Service in between. The two sides run one after the other, never together.
 
@@ -36,14 +36,13 @@ from __future__ import annotations
 
 import argparse
 import base64
-import concurrent.futures
 import datetime
 import json
+import multiprocessing
 import os
 import platform
 import statistics
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -61,32 +60,28 @@ LOST_STATES = ("restarting", "dead", "autorestarting")
 # The floor, run inside the Jupyter pod with the server environment's Python:
 # argv clients, duration, kernel name; prints one JSON document.
 FLOOR = r"""
-import json, sys, threading, time
+import json, multiprocessing, sys, time
 from jupyter_client.manager import KernelManager
 
 clients, duration, kernel = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
-managers = [KernelManager(kernel_name=kernel) for dummy in range(clients)]
-for manager in managers:
-    manager.start_kernel()
-results = [None] * clients
-stop_at = [0.0]
-# The deadline is set as the barrier opens, before any thread goes on.
-barrier = threading.Barrier(clients + 1, action=lambda: stop_at.__setitem__(0, time.monotonic() + duration))
 
 
-def work(index):
+def work(index, start, report):
     latencies, errors, lost = [], [], False
-    client = managers[index].client()
+    manager = KernelManager(kernel_name=kernel)
+    manager.start_kernel()
+    client = manager.client()
     client.start_channels()
     try:
         client.wait_for_ready(timeout=180)
     except Exception as exc:
         errors.append("not ready: %r" % exc)
-    barrier.wait()
+    start.wait()
+    stop_at = time.monotonic() + duration
     k = 0
-    while not errors and time.monotonic() < stop_at[0]:
+    while not errors and time.monotonic() < stop_at:
         k += 1
-        start = time.perf_counter()
+        begin = time.perf_counter()
         try:
             msg_id = client.execute("%d + 1" % k, store_history=False)
             while True:
@@ -108,24 +103,31 @@ def work(index):
         except Exception as exc:
             errors.append(repr(exc))
             break
-        latencies.append(time.perf_counter() - start)
+        latencies.append(time.perf_counter() - begin)
         if reply["content"]["status"] != "ok" or result != str(k + 1):
             errors.append("cell %d: %s, result %r" % (k, reply["content"]["status"], result))
-    lost = lost or not managers[index].is_alive()
+    lost = lost or not manager.is_alive()
     client.stop_channels()
-    results[index] = {"latencies": latencies, "errors": errors, "lost": lost}
-
-
-threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
-for thread in threads:
-    thread.start()
-barrier.wait()
-started = time.perf_counter()
-for thread in threads:
-    thread.join()
-elapsed = time.perf_counter() - started
-for manager in managers:
     manager.shutdown_kernel(now=True)
+    report.put((index, {"latencies": latencies, "errors": errors, "lost": lost}))
+
+
+# A process per client, as every user's client is one: no client waits for
+# another's turn on the interpreter lock.
+context = multiprocessing.get_context("fork")
+start, report = context.Barrier(clients + 1), context.Queue()
+processes = [context.Process(target=work, args=(i, start, report)) for i in range(clients)]
+for process in processes:
+    process.start()
+start.wait()
+started = time.perf_counter()
+results = [None] * clients
+for dummy in range(clients):
+    index, result = report.get()
+    results[index] = result
+elapsed = time.perf_counter() - started
+for process in processes:
+    process.join()
 print(json.dumps({"elapsed": elapsed, "clients": results}))
 """
 
@@ -193,60 +195,74 @@ class LoadClient(KernelSocket):
         return None
 
 
-def run_service(url: str, token: str, clients: int, duration: float, kernel: str, protocol: str) -> dict:
-    """The clients through the server; kernels are deleted again at the end."""
-    sockets: list[LoadClient | None] = [None] * clients
-    results = [{"latencies": [], "errors": [], "lost": False} for dummy in range(clients)]
-    stop_at = [0.0]
-    # The deadline is set as the barrier opens, before any thread goes on.
-    barrier = threading.Barrier(clients + 1, action=lambda: stop_at.__setitem__(0, time.monotonic() + duration))
-
-    def work(index: int) -> None:
-        result = results[index]
-        try:
-            # Twenty kernels starting at once on two cores take a while; only
-            # the cells are held to MESSAGE_TIMEOUT.
-            sockets[index] = LoadClient(url, token, kernel_name=kernel, timeout=KERNEL_START_TIMEOUT, protocol=protocol)
-            sockets[index].timeout = MESSAGE_TIMEOUT
-            sockets[index].ws.settimeout(MESSAGE_TIMEOUT)
-        except Exception as exc:  # noqa: BLE001 (every failure is a figure)
-            result["errors"].append(f"kernel start: {exc!r}")
-        barrier.wait()
-        client = sockets[index]
-        k = 0
-        while client and not result["errors"] and time.monotonic() < stop_at[0]:
-            k += 1
-            start = time.perf_counter()
-            try:
-                error = client.cell(k)
-            except Exception as exc:  # noqa: BLE001
-                error = f"cell {k}: {exc!r}"
-            if error:
-                result["errors"].append(error)
-            else:
-                result["latencies"].append(time.perf_counter() - start)
-        result["lost"] = bool(client and client.lost)
-
-    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-        futures = [pool.submit(work, index) for index in range(clients)]
-        barrier.wait()
-        started = time.perf_counter()
-        for future in futures:
-            future.result()
-        elapsed = time.perf_counter() - started
+def service_client(index: int, url: str, token: str, duration: float, kernel: str, protocol: str,
+                   start, checked, report) -> None:
+    """One client in a process of its own: its kernel, then cells until the
+    deadline; it reports, and closes its kernel only after the server was
+    asked about every kernel."""
+    result = {"latencies": [], "errors": [], "lost": False, "kernel": None}
+    client = None
     try:
+        # Twenty kernels starting at once on two cores take a while; only
+        # the cells are held to MESSAGE_TIMEOUT.
+        client = LoadClient(url, token, kernel_name=kernel, timeout=KERNEL_START_TIMEOUT, protocol=protocol)
+        client.timeout = MESSAGE_TIMEOUT
+        client.ws.settimeout(MESSAGE_TIMEOUT)
+        result["kernel"] = client.kernel["id"]
+    except Exception as exc:  # noqa: BLE001 (every failure is a figure)
+        result["errors"].append(f"kernel start: {exc!r}")
+    start.wait()
+    stop_at = time.monotonic() + duration
+    k = 0
+    while client and not result["errors"] and time.monotonic() < stop_at:
+        k += 1
+        begin = time.perf_counter()
+        try:
+            error = client.cell(k)
+        except Exception as exc:  # noqa: BLE001
+            error = f"cell {k}: {exc!r}"
+        if error:
+            result["errors"].append(error)
+        else:
+            result["latencies"].append(time.perf_counter() - begin)
+    result["lost"] = bool(client and client.lost)
+    report.put((index, result))
+    checked.wait()
+    if client is not None:
+        client.close()
+
+
+def run_service(url: str, token: str, clients: int, duration: float, kernel: str, protocol: str) -> dict:
+    """The clients through the server, a process each (as every user's client
+    is one: no client waits for another's turn on the interpreter lock);
+    kernels are deleted again at the end."""
+    context = multiprocessing.get_context("fork")
+    start, checked, report = context.Barrier(clients + 1), context.Barrier(clients + 1), context.Queue()
+    processes = [context.Process(target=service_client, args=(index, url, token, duration, kernel, protocol,
+                                                              start, checked, report))
+                 for index in range(clients)]
+    for process in processes:
+        process.start()
+    results: list[dict] = [{}] * clients
+    try:
+        start.wait()
+        started = time.perf_counter()
+        for dummy in range(clients):
+            index, result = report.get()
+            results[index] = result
+        elapsed = time.perf_counter() - started
         # After the run, every kernel must still be there and idle.
         listed = {kernel["id"]: kernel for kernel in api(url, "api/kernels", token)}
-        for index, client in enumerate(sockets):
-            if client is not None:
-                state = listed.get(client.kernel["id"], {}).get("execution_state")
+        for result in results:
+            if result["kernel"] is not None:
+                state = listed.get(result["kernel"], {}).get("execution_state")
                 if state != "idle":
-                    results[index]["lost"] = True
-                    results[index]["errors"].append(f"after the run the kernel is {state or 'gone'}")
+                    result["lost"] = True
+                    result["errors"].append(f"after the run the kernel is {state or 'gone'}")
     finally:
-        for client in sockets:
-            if client is not None:
-                client.close()
+        checked.wait()
+        for process in processes:
+            process.join()
     return summarize(elapsed, results)
 
 
