@@ -60,15 +60,28 @@ LOST_STATES = ("restarting", "dead", "autorestarting")
 # The floor, run inside the Jupyter pod with the server environment's Python:
 # argv clients, duration, kernel name; prints one JSON document.
 FLOOR = r"""
-import json, multiprocessing, sys, time
+import json, multiprocessing, socket, sys, time
 from jupyter_client.manager import KernelManager
 
 clients, duration, kernel = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+CHANNELS = ("shell_port", "iopub_port", "stdin_port", "hb_port", "control_port")
 
 
-def work(index, start, report):
+# Distinct free ports, all held at once while asked for: kernels started side
+# by side must not pick the same one (the server keeps a cache for that).
+def free_ports(count):
+    held = [socket.socket() for dummy in range(count)]
+    for sock in held:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in held]
+    for sock in held:
+        sock.close()
+    return ports
+
+
+def work(index, ports, start, report):
     latencies, errors, lost = [], [], False
-    manager = KernelManager(kernel_name=kernel)
+    manager = KernelManager(kernel_name=kernel, **dict(zip(CHANNELS, ports)))
     manager.start_kernel()
     client = manager.client()
     client.start_channels()
@@ -116,7 +129,9 @@ def work(index, start, report):
 # another's turn on the interpreter lock.
 context = multiprocessing.get_context("fork")
 start, report = context.Barrier(clients + 1), context.Queue()
-processes = [context.Process(target=work, args=(i, start, report)) for i in range(clients)]
+ports = free_ports(clients * len(CHANNELS))
+processes = [context.Process(target=work, args=(i, ports[i * len(CHANNELS):(i + 1) * len(CHANNELS)], start, report))
+             for i in range(clients)]
 for process in processes:
     process.start()
 start.wait()
