@@ -40,7 +40,8 @@ options:
     description:
       - V(converge) does what the variables ask for (converge, remove or render).
       - V(status) only reads (the Deployment, its pods, and for C(jupyter_server) the server's own API with the
-        token from the Secret) and reports; supported for C(jupyter_server).
+        token from the Secret) and reports; supported for C(jupyter_server). The one exception is the role's
+        C(jupyter_server_status_code), run in a new kernel when given, and never in check mode.
     type: str
     choices: [converge, status]
     default: converge

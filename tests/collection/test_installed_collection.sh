@@ -24,11 +24,11 @@ for unwanted in .venv .venv-lint .collections tools molecule tests/e2e/node/node
   [[ ! -e $installed/$unwanted ]] || fail "$unwanted is in the tarball"
 done
 
-for module in password_hash server_config server_info; do
+for module in password_hash server_config server_info kernel_execute; do
   ansible-doc "remotedev.jupyter.$module" | grep -q "remotedev.jupyter.$module" ||
     fail "ansible-doc remotedev.jupyter.$module"
 done
-passed=3
+passed=4
 
 out=$(ansible localhost -o -m remotedev.jupyter.password_hash \
   -a 'password=installed-check format=code_server' 2>&1) || fail "password_hash: $out"
