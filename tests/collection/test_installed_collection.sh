@@ -20,8 +20,14 @@ installed=$work/collections/ansible_collections/remotedev/jupyter
 [[ -f $installed/MANIFEST.json ]] || fail "tarball did not install into $installed"
 
 # What must not ship: development-only trees.
-for unwanted in .venv .venv-lint .collections tools molecule tests/e2e/node/node_modules tests/functional/node/node_modules; do
+for unwanted in .venv .venv-lint .collections .ansible-lint .yamllint .gitignore .ci tools tests extensions bench scripts mk \
+    Makefile ansible.cfg requirements-dev.txt requirements-lint.txt changelogs/fragments; do
   [[ ! -e $installed/$unwanted ]] || fail "$unwanted is in the tarball"
+done
+# What must: the licence, the changelog Galaxy shows, what an execution environment reads.
+for wanted in LICENSE README.md changelogs/changelog.yaml meta/runtime.yml meta/execution-environment.yml \
+    requirements.txt bindep.txt docs/execution-environment.yml; do
+  [[ -f $installed/$wanted ]] || fail "$wanted is not in the tarball"
 done
 
 for module in password_hash server_config server_info kernel_execute; do
