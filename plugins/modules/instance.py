@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: instance
 short_description: Converge, remove, render or inspect one instance of a deployable component
-version_added: 1.1.0
+version_added: 1.0.0
 description:
   - The deploy engine behind the roles M(remotedev.jupyter.jupyter_server) and M(remotedev.jupyter.code_server)
     (and any later deployable). Called by those roles once per instance; use the roles rather than this module.

@@ -25,7 +25,7 @@ for wanted in "argon2-cffi>=23.1.0" "websocket-client>=1.7.0" "requests" "podman
 done
 # Only what the collection's own files declare: no controller or test stack.
 for unwanted in ansible-core kubernetes docker openshift; do
-  ! grep -qE -- "^- '$unwanted[ ><=]" <<<"$found" || fail "introspect lists $unwanted: $found"
+  ! grep -qE -- "^- '${unwanted}[ ><=]" <<<"$found" || fail "introspect lists $unwanted: $found"
 done
 passed=1
 
