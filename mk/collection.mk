@@ -1,13 +1,40 @@
 # The collection as users get it: built with ansible-galaxy, installed into an
 # empty collections path, used from there with no trace of this checkout.
 
-.PHONY: build test-build
+.PHONY: build test-build builder-venv core-venvs
 DIST_DIR := $(CACHE_DIR)/dist
+# ansible-builder is a tool for the test, not part of any shared stack: a small
+# virtualenv of its own under the cache directory.
+BUILDER_VENV := $(CACHE_DIR)/venv-ansible-builder
+
+builder-venv: $(BUILDER_VENV)/.installed
+$(BUILDER_VENV)/.installed: requirements-builder.txt
+	test -x $(BUILDER_VENV)/bin/python || $(PYTHON) -m venv $(BUILDER_VENV)
+	$(BUILDER_VENV)/bin/python $(PIP_INSTALL) -r requirements-builder.txt
+	touch $@
 
 build: venv ## build the collection tarball into $(CACHE_DIR)/dist
 	rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)
 	$(BIN)/ansible-galaxy collection build --force --output-path $(DIST_DIR) .
 
-test-build: build ## install the built tarball into an empty path and use it
+# Every ansible-core minor that meta/runtime.yml's requires_ansible claims is
+# tested on the installed tarball (ansible-doc, the modules, both roles' render
+# path); the newest is the controller venv's. Older ones get a small venv each
+# under the cache directory (about 20 s the first time), two at a time.
+ANSIBLE_CORE_OLDER := 2.17.14 2.18.19 2.19.14 2.20.10
+CORE_VENV = $(CACHE_DIR)/ansible-core-$(1)
+core-venvs: $(foreach v,$(ANSIBLE_CORE_OLDER),$(call CORE_VENV,$(v))/.installed)
+$(CACHE_DIR)/ansible-core-%/.installed: requirements.txt
+	test -x $(@D)/bin/python || $(PYTHON) -m venv $(@D)
+	$(@D)/bin/python $(PIP_INSTALL) ansible-core==$* -r requirements.txt
+	touch $@
+
+test-build: build builder-venv core-venvs ## install the built tarball into an empty path and use it on every claimed ansible-core; its EE definition
+	claimed=$$(sed -n 's/^requires_ansible: ">=\([0-9]*\.[0-9]*\)\..*/\1/p' meta/runtime.yml); \
+	  [[ "$(firstword $(ANSIBLE_CORE_OLDER))" == "$$claimed".* ]] || \
+	  { echo "meta/runtime.yml claims ansible-core $$claimed, ANSIBLE_CORE_OLDER starts at $(firstword $(ANSIBLE_CORE_OLDER))"; exit 1; }
 	tests/collection/test_installed_collection.sh $(DIST_DIR)
+	printf '%s\n' $(ANSIBLE_CORE_OLDER) | xargs -P 2 -I{} env PATH=$(CACHE_DIR)/ansible-core-{}/bin:$$PATH \
+	  tests/collection/test_installed_collection.sh $(DIST_DIR)
+	tests/collection/test_execution_environment.sh $(DIST_DIR) $(BUILDER_VENV)/bin/ansible-builder
 TEST_TARGETS += test-build

@@ -1,4 +1,4 @@
-# Area "modules": password_hash, server_config, server_info, build_context (plugins/modules,
+# Area "modules": password_hash, server_config, server_info, kernel_execute, build_context (plugins/modules,
 # plugins/module_utils) and their functional tests (tests/functional: a real
 # jupyter_server, code-server's npm argon2 verifier, ansible runs).
 # Unit tests of module_utils run under `make units` (ansible-test units).

@@ -247,8 +247,8 @@ def up_to_date(want, have, read):
     if want.kind == DIRECTORY:
         return have.kind == DIRECTORY and have.mode == want.mode
     if want.kind == FILE:
-        return (have.kind == FILE and have.mode == want.mode and have.size == len(want.content)
-                and read() == want.content)
+        same_shape = have.kind == FILE and have.mode == want.mode and have.size == len(want.content)
+        return same_shape and read() == want.content
     source = want.entry
     if (have.dev, have.ino) == (source.dev, source.ino):
         return True

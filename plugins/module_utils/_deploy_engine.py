@@ -126,8 +126,7 @@ class Engine:
     def unreachable(self, exc):
         s = self.s
         where = getattr(getattr(self._client, "conn", None), "describe", lambda: None)() or (
-            "kubeconfig %s%s, context %s" % (s["kubeconfig"] or os.environ.get("K8S_AUTH_KUBECONFIG")
-                                             or os.environ.get("KUBECONFIG") or "~/.kube/config",
+            "kubeconfig %s%s, context %s" % (s["kubeconfig"] or os.environ.get("K8S_AUTH_KUBECONFIG") or os.environ.get("KUBECONFIG") or "~/.kube/config",
                                              " from %s" % s.var("kubeconfig") if s["kubeconfig"] else "",
                                              s["context"] or "(current)"))
         return "Cannot reach the Kubernetes API (%s): %s. %s" % (where, exc, self.changed_so_far())
@@ -435,7 +434,7 @@ class Engine:
 
     def status(self):
         """How a deployed instance is doing, from the cluster and from the server's own API."""
-        c, s = self.c, self.s
+        c = self.c
         if not hasattr(c, "probe_url"):
             raise EngineError("mode=status is not supported for %s" % c.prefix)
         try:
@@ -452,7 +451,7 @@ class Engine:
                 self._client.close()
         if deployment is None or not secret:
             raise EngineError("%s is not deployed (no Deployment or no Secret). Run playbooks/deploy.yml." % c.title)
-        report = c.probe(c.probe_url(service), secret)
+        report = c.probe(c.probe_url(service), secret, check_mode=self.check_mode)
         spec, status = deployment["spec"], deployment.get("status") or {}
         ready = status.get("readyReplicas", 0)
         report["deployment"] = {
@@ -463,8 +462,8 @@ class Engine:
             "name": p["metadata"]["name"], "phase": (p.get("status") or {}).get("phase", ""),
             "restarts": sum(cs.get("restartCount", 0) for cs in (p.get("status") or {}).get("containerStatuses") or []),
         } for p in pods]
-        report["healthy"] = bool(ready == spec.get("replicas", 0) and report.get("version")
-                                 and (report.get("execution") or {}).get("status", "ok") == "ok")
+        code_ok = (report.get("execution") or {}).get("status", "ok") == "ok"
+        report["healthy"] = bool(ready == spec.get("replicas", 0) and report.get("version") and code_ok)
         return self.result(status=report, summary=c.status_lines(report), healthy=report["healthy"])
 
 

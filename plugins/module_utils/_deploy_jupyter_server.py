@@ -421,10 +421,15 @@ class JupyterServer(Component):
         cluster_ip = ((service or {}).get("spec") or {}).get("clusterIP", "")
         return "http://%s:%s%s" % (cluster_ip, s["service_port"], self.url_path)
 
-    def probe(self, url, secret):
-        """version, kernelspecs, kernels (and an execution) from the server, or 'error'."""
+    def probe(self, url, secret, check_mode=False):
+        """version, kernelspecs, kernels (and an execution) from the server, or 'error'.
+        In check mode jupyter_server_status_code is not run (it may change anything)."""
         # Only the status entry point talks to the server: the converge path does
         # not pay for importing the HTTP client.
+        from ansible_collections.remotedev.jupyter.plugins.module_utils._kernel_execute import (
+            resolve_kernel,
+            run_in_new_kernel,
+        )
         from ansible_collections.remotedev.jupyter.plugins.module_utils._server_info import (
             JupyterServerClient,
             ServerInfoError,
@@ -432,16 +437,16 @@ class JupyterServer(Component):
         )
 
         s = self.s
-        execute = {"code": s["status_code"], "timeout": 60} if s["status_code"] else None
         try:
             client = JupyterServerClient(url, token=secret.get(TOKEN_KEY), validate_certs=s["status_validate_certs"])
-            info = probe(client, execute)
+            info = probe(client)
+            if s["status_code"] and not check_mode:
+                kernel = resolve_kernel(None, info["default_kernel"], info["kernelspecs"], client.shown_url)
+                execution = run_in_new_kernel(client, kernel, s["status_code"], 60)
+                info["execution"] = {k: execution.get(k, "") for k in ("status", "stdout", "ename", "evalue")}
         except ServerInfoError as exc:
             return {"error": str(exc)}
         info["kernelspecs"] = list(info["kernelspecs"])
-        execution = info.get("execution")
-        if execution:
-            info["execution"] = {k: execution.get(k, "") for k in ("status", "stdout", "ename", "evalue")}
         return info
 
     def status_lines(self, report):

@@ -407,8 +407,8 @@ class Client:
         connection = self._connect()
         connection.timeout = timeout + 10
         try:
-            connection.request("GET", self._prefix + resource_path(api_version, kind, namespace) + "?"
-                               + urlencode(query), headers=self._headers())
+            path = self._prefix + resource_path(api_version, kind, namespace) + "?" + urlencode(query)
+            connection.request("GET", path, headers=self._headers())
             response = connection.getresponse()
             if response.status >= 400:
                 raise _error(response.status, response.reason, response.read())

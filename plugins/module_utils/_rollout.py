@@ -77,7 +77,7 @@ def not_ready_message(what, stuck, deployment, events, name, timeout):
     warnings = "; ".join(warnings_about(events, name)) or "none"
     return (
         "%s is not ready%s. Containers: %s. Deployment conditions: %s. Warnings: %s. "
-        "See docs/runbooks/troubleshoot-pod.md."
+        "See docs/runbook-troubleshoot-pod.md."
         % (what, " (gave up early: it will not recover by itself)" if stuck else " after %ss" % timeout,
            containers, conditions, warnings)
     )

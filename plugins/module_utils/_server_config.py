@@ -102,9 +102,8 @@ def secret_traits_in(settings, classes=None):
     found = []
     for class_name, traits in (settings or {}).items():
         if isinstance(traits, dict):
-            found.extend("%s.%s" % (class_name, trait) for trait in traits
-                         if isinstance(class_name, str) and isinstance(trait, str)
-                         and is_secret_trait(class_name, trait, classes))
+            named = [trait for trait in traits if isinstance(class_name, str) and isinstance(trait, str)]
+            found.extend("%s.%s" % (class_name, trait) for trait in named if is_secret_trait(class_name, trait, classes))
     return sorted(found)
 
 
@@ -714,12 +713,12 @@ def parse_py(content):
         target = statement.targets[0]
         if isinstance(target, ast.Name) and target.id == "c":
             call = statement.value
-            if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "get_config"
-                    and not call.args and not call.keywords):
+            is_get_config = isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "get_config"
+            if is_get_config and not call.args and not call.keywords:
                 continue
             raise ValueError("line %d: unexpected assignment to c" % statement.lineno)
-        if not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute)
-                and isinstance(target.value.value, ast.Name) and target.value.value.id == "c"):
+        class_attr = target.value if isinstance(target, ast.Attribute) else None
+        if not (isinstance(class_attr, ast.Attribute) and isinstance(class_attr.value, ast.Name) and class_attr.value.id == "c"):
             raise ValueError("line %d: not an assignment to c.Class.trait" % statement.lineno)
         class_name, trait = target.value.attr, target.attr
         if trait in settings.get(class_name, {}):

@@ -397,7 +397,7 @@ class JupyterServerClient:
             while not collector.done:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise ServerInfoError("the code did not finish within %s seconds (execute.timeout)" % timeout)
+                    raise ServerInfoError("the code did not finish within %s seconds (code_timeout)" % timeout)
                 conn.settimeout(remaining)
                 try:
                     frame = conn.recv()
@@ -429,36 +429,12 @@ def _api_message(payload):
     return ": " + (message if len(message) <= 300 else message[:297] + "...")
 
 
-def probe(client, execute=None):
-    """Everything server_info returns. execute: {kernel, code, timeout} or None."""
+def probe(client):
+    """Everything server_info returns; only GET requests after the login (nothing is started)."""
     if client.password:
         client.login()
     info = {"url": client.shown_url, "version": client.version()}
     info["status"] = client.status()
     info["default_kernel"], info["kernelspecs"] = client.kernelspecs()
     info["kernels"] = client.kernels()
-    if execute:
-        info["execution"] = execute_code(client, info["kernelspecs"], info["default_kernel"], execute)
     return info
-
-
-def execute_code(client, kernelspecs, default_kernel, execute):
-    name = execute.get("kernel") or default_kernel
-    if name not in kernelspecs:
-        raise ServerInfoError("execute.kernel: unknown kernel %r at %s (available: %s)"
-                              % (name, client.shown_url, ", ".join(sorted(kernelspecs)) or "none"))
-    kernel = client.start_kernel(name)
-    kernel_id = kernel["id"]
-    shutdown_error = None
-    try:
-        summary = client.run_code(kernel_id, execute["code"], execute.get("timeout") or 60)
-    finally:
-        # Always shut the kernel down, whatever happened to the code.
-        try:
-            client.shutdown_kernel(kernel_id)
-        except ServerInfoError as exc:
-            shutdown_error = str(exc)
-    summary["kernel"] = name
-    summary["kernel_id"] = kernel_id
-    summary["shutdown_error"] = shutdown_error
-    return summary

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: build_context
 short_description: Make a directory exactly a container build context, in one call
-version_added: 1.1.0
+version_added: 1.0.0
 description:
   - Writes rendered files and hard-links large inputs into a directory in one module call, where one
     M(ansible.builtin.copy) per file and one M(ansible.builtin.file) per directory would each be a module

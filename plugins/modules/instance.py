@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: instance
 short_description: Converge, remove, render or inspect one instance of a deployable component
-version_added: 1.1.0
+version_added: 1.0.0
 description:
   - The deploy engine behind the roles M(remotedev.jupyter.jupyter_server) and M(remotedev.jupyter.code_server)
     (and any later deployable). Called by those roles once per instance; use the roles rather than this module.
@@ -40,7 +40,8 @@ options:
     description:
       - V(converge) does what the variables ask for (converge, remove or render).
       - V(status) only reads (the Deployment, its pods, and for C(jupyter_server) the server's own API with the
-        token from the Secret) and reports; supported for C(jupyter_server).
+        token from the Secret) and reports; supported for C(jupyter_server). The one exception is the role's
+        C(jupyter_server_status_code), run in a new kernel when given, and never in check mode.
     type: str
     choices: [converge, status]
     default: converge

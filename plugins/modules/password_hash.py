@@ -23,7 +23,7 @@ description:
 author:
   - remotedev.jupyter maintainers (!UNKNOWN)
 requirements:
-  - argon2-cffi >= 21.2 (for O(algorithm=argon2))
+  - argon2-cffi >= 23.1.0 (for O(algorithm=argon2))
 notes:
   - The returned hash is a secret - code-server uses it as the value of its session cookie, and a
     Jupyter hash allows offline guessing. Put C(no_log) on the task.

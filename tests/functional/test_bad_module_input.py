@@ -19,7 +19,7 @@ from helpers import LOCAL  # pylint: disable=import-error
 from tests.support.playbook import run_playbook
 
 ABSURD_ARGON2 = "$argon2id$v=19$m=4194304,t=1000,p=8$c2FsdHNhbHQ$aGFzaGhhc2g"
-SERVER = "http://127.0.0.1:{port}/"  # the listening socket of the server_info cases
+SERVER = "http://127.0.0.1:{port}/"  # the listening socket of the server_info and kernel_execute cases
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,14 @@ def PH(id_, message, **args):  # noqa: N802
 def SI(id_, message, **args):  # noqa: N802
     args.setdefault("url", SERVER)
     return Case(id_, "server_info", args, message)
+
+
+def KE(id_, message, **args):  # noqa: N802
+    args.setdefault("url", SERVER)
+    args.setdefault("code", "1")
+    if args["code"] is None:
+        del args["code"]
+    return Case(id_, "kernel_execute", args, message)
 
 
 CASES = [
@@ -78,8 +86,14 @@ CASES = [
     SI("si-dict-password", "password must be a string, not a mapping", password={"a": 1}),
     SI("si-dict-token", "token must be a string, not a mapping", token={"a": 1}),
     SI("si-token-and-password", "parameters are mutually exclusive: token|password", token="token-4c1d", password="password-9e2f"),
-    SI("si-timeout", "timeout and execute.timeout must be positive", timeout=0),
-    SI("si-execute-timeout", "timeout and execute.timeout must be positive", execute={"code": "1", "timeout": -1}),
+    SI("si-timeout", "timeout must be a positive number of seconds, not 0", timeout=0),
+    SI("si-no-execute", "Unsupported parameters for (remotedev.jupyter.server_info) module: execute", execute={"code": "1"}),
+    KE("ke-timeout", "timeout must be a positive number of seconds, not 0", timeout=0),
+    KE("ke-code-timeout", "code_timeout must be a positive number of seconds, not -1", code_timeout=-1),
+    KE("ke-no-code", "missing required arguments: code", code=None),
+    KE("ke-dict-token", "token must be a string, not a mapping", token={"a": 1}),
+    KE("ke-token-and-password", "parameters are mutually exclusive: token|password", token="token-4c1d", password="password-9e2f"),
+    KE("ke-scheme", "url: 'ftp://127.0.0.1/' is not an http:// or https:// URL with a host", url="ftp://127.0.0.1/"),
 ]
 
 
@@ -97,7 +111,7 @@ def run_table(tmp):
         args = dict(case.args)
         if case.module == "server_config":
             args["dest"] = str(tmp / f"{case.id}.py")
-        if case.module == "server_info":
+        if case.module in ("server_info", "kernel_execute"):
             args["url"] = args["url"].format(port=port)
         tasks.append({"name": case.id, f"remotedev.jupyter.{case.module}": args, "ignore_errors": True})
     playbook = tmp / "bad_module_input.yml"
@@ -140,4 +154,4 @@ def test_each_bad_input_is_refused_naming_the_option(tmp_path):
     wrong = {case.id: problems_of(case, run.result(case.id), tmp_path) for case in CASES}
     wrong = {case_id: found for case_id, found in wrong.items() if found}
     assert not wrong, "\n".join("%s: %s" % (case_id, "; ".join(found)) for case_id, found in wrong.items())
-    assert not connected, "a server_info case with bad input connected to the server"
+    assert not connected, "a server_info or kernel_execute case with bad input connected to the server"

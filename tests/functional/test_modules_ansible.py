@@ -207,21 +207,43 @@ def test_content_only_use_for_configmaps_and_secrets(tmp_path):
         == hashed
 
 
-# ---------------------------------------------------------------- server_info
+# ---------------------------------------------------------------- server_info, kernel_execute
 
 
-def test_server_info_playbook_with_token_and_password(live_server):
+def test_server_info_and_kernel_execute_playbook_with_token_and_password(live_server):
     for credentials in ({"jupyter_token": live_server.token}, {"jupyter_password": live_server.password}):
         for check in (False, True):
             run = run_playbook(PLAYBOOKS / "server_info.yml", *LOCAL, extra_vars=dict(jupyter_url=live_server.url, **credentials),
                                check=check, diff=check)
             assert run.stats["localhost"]["failures"] == 0, run.summary()
-            assert run.changed("localhost") == 0
-            result = run.result("Read version, kernelspecs and kernels, and compute 6*7 in a kernel")
-            assert result["execution"]["result"] == "42"
-            assert result["url"] == live_server.url
+            assert run.result("Read version, kernelspecs and kernels")["url"] == live_server.url
+            # kernel_execute is the one change, also when check mode only predicts it.
+            assert run.changed("localhost") == 1
+            result = run.result("Compute 6*7 in a kernel")
+            assert result["result"] == (None if check else "42")
     status = live_server.get_json("api/status")
     assert status["kernels"] == 0   # every temporary kernel was shut down
+
+
+def test_kernel_execute_runs_nothing_in_check_mode(live_server, tmp_path):
+    marker = tmp_path / "written-by-the-kernel"
+    args = {"url": live_server.url, "token": live_server.token, "code": "open(%r, 'w').write('x')" % str(marker)}
+    predicted = run_module("remotedev.jupyter.kernel_execute", args, check=True).result()
+    assert predicted.get("failed") is not True, predicted
+    assert predicted["changed"] is True and predicted["kernel"] == "python3" and predicted["status"] is None
+    assert not marker.exists()
+    assert live_server.get_json("api/status")["kernels"] == 0   # and started no kernel
+
+    ran = run_module("remotedev.jupyter.kernel_execute", args).result()
+    assert ran["changed"] is True and ran["status"] == "ok"
+    assert marker.read_text() == "x"
+
+
+def test_server_info_starts_nothing(live_server):
+    before = live_server.get_json("api/status")["kernels"]
+    result = run_module("remotedev.jupyter.server_info", {"url": live_server.url, "token": live_server.token}).result()
+    assert result["changed"] is False and result["kernels"] == []
+    assert live_server.get_json("api/status")["kernels"] == before == 0
 
 
 def test_server_info_never_logs_credentials(live_server):
@@ -266,35 +288,36 @@ def test_server_info_wrong_base_url_fails_clearly(live_server):
     assert "HTTP 404" in result["msg"] and "base_url" in result["msg"]
 
 
-def test_server_info_unknown_kernel_fails_clearly(live_server):
-    result = run_module("remotedev.jupyter.server_info", {
-        "url": live_server.url, "token": live_server.token, "execute": {"kernel": "julia-1.9", "code": "1"}}).result()
-    assert result["failed"] is True
-    assert result["msg"] == "execute.kernel: unknown kernel 'julia-1.9' at %s (available: python3)" % live_server.url
+def test_kernel_execute_unknown_kernel_fails_clearly(live_server):
+    for check in (False, True):
+        result = run_module("remotedev.jupyter.kernel_execute", {
+            "url": live_server.url, "token": live_server.token, "kernel": "julia-1.9", "code": "1"}, check=check).result()
+        assert result["failed"] is True
+        assert result["msg"] == "kernel: unknown kernel 'julia-1.9' at %s (available: python3)" % live_server.url
 
 
-def test_server_info_code_errors(live_server):
-    args = {"url": live_server.url, "token": live_server.token, "execute": {"code": "print('before')\n1/0"}}
-    failed = run_module("remotedev.jupyter.server_info", args).result()
+def test_kernel_execute_code_errors(live_server):
+    args = {"url": live_server.url, "token": live_server.token, "code": "print('before')\n1/0"}
+    failed = run_module("remotedev.jupyter.kernel_execute", args).result()
     assert failed["failed"] is True
     assert failed["msg"] == "the code failed in kernel python3: ZeroDivisionError: division by zero"
-    assert failed["execution"]["stdout"] == "before\n"
+    assert failed["stdout"] == "before\n"
 
-    args["execute"]["fail_on_error"] = False
-    reported = run_module("remotedev.jupyter.server_info", args).result()
+    args["fail_on_error"] = False
+    reported = run_module("remotedev.jupyter.kernel_execute", args).result()
     assert reported.get("failed") is not True
-    assert reported["execution"]["status"] == "error"
-    assert reported["execution"]["ename"] == "ZeroDivisionError"
-    assert any("ZeroDivisionError" in line for line in reported["execution"]["traceback"])
-    assert "\x1b[" not in "".join(reported["execution"]["traceback"])
+    assert reported["status"] == "error"
+    assert reported["ename"] == "ZeroDivisionError"
+    assert any("ZeroDivisionError" in line for line in reported["traceback"])
+    assert "\x1b[" not in "".join(reported["traceback"])
 
 
-def test_server_info_execute_timeout(live_server):
-    result = run_module("remotedev.jupyter.server_info", {
+def test_kernel_execute_code_timeout(live_server):
+    result = run_module("remotedev.jupyter.kernel_execute", {
         "url": live_server.url, "token": live_server.token,
-        "execute": {"code": "import time; time.sleep(30)", "timeout": 3}}).result()
+        "code": "import time; time.sleep(30)", "code_timeout": 3}).result()
     assert result["failed"] is True
-    assert result["msg"] == "the code did not finish within 3 seconds (execute.timeout)"
+    assert result["msg"] == "the code did not finish within 3 seconds (code_timeout)"
     assert live_server.get_json("api/status")["kernels"] == 0   # shut down anyway
 
 
@@ -309,31 +332,35 @@ def test_server_info_reports_running_kernels_and_status(live_server):
     assert set(result["status"]) >= {"started", "last_activity", "connections", "kernels"}
 
 
-# ---------------------------------------------------------------- server_info over HTTPS
+# ---------------------------------------------------------------- kernel_execute and server_info over HTTPS
 
 
-def test_server_info_https_certificate_checks(live_tls_server):
+def test_kernel_execute_and_server_info_https_certificate_checks(live_tls_server):
     url = live_tls_server.url
-    args = {"url": url, "token": live_tls_server.token, "execute": {"code": "6 * 7"}}
+    args = {"url": url, "token": live_tls_server.token, "code": "6 * 7"}
 
-    untrusted = run_module("remotedev.jupyter.server_info", args).result()
+    untrusted = run_module("remotedev.jupyter.kernel_execute", args).result()
     assert untrusted["failed"] is True
     assert untrusted["msg"].startswith("cannot reach Jupyter Server at %s (GET api): " % url)
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted["msg"] and "ca_path" in untrusted["msg"]
 
     # Trusting the server's CA: REST and the wss:// kernel channel both verify it.
-    trusted = run_module("remotedev.jupyter.server_info", dict(args, ca_path=live_tls_server.ca_file)).result()
+    trusted = run_module("remotedev.jupyter.kernel_execute", dict(args, ca_path=live_tls_server.ca_file)).result()
     assert trusted.get("failed") is not True, trusted
-    assert trusted["execution"]["result"] == "42"
+    assert trusted["result"] == "42"
 
-    unchecked = run_module("remotedev.jupyter.server_info", dict(args, validate_certs=False)).result()
+    unchecked = run_module("remotedev.jupyter.kernel_execute", dict(args, validate_certs=False)).result()
     assert unchecked.get("failed") is not True, unchecked
-    assert unchecked["execution"]["result"] == "42"
+    assert unchecked["result"] == "42"
 
-    by_password = run_module("remotedev.jupyter.server_info", {
+    by_password = run_module("remotedev.jupyter.kernel_execute", {
         "url": url, "password": live_tls_server.password, "ca_path": live_tls_server.ca_file,
-        "execute": {"code": "print('over wss')"}}).result()
-    assert by_password["execution"]["stdout"] == "over wss\n"
+        "code": "print('over wss')"}).result()
+    assert by_password["stdout"] == "over wss\n"
+
+    info = run_module("remotedev.jupyter.server_info", dict(url=url, token=live_tls_server.token,
+                                                            ca_path=live_tls_server.ca_file)).result()
+    assert info.get("failed") is not True and info["version"] == "2.21.1"
 
 
 def test_server_config_hides_secrets_of_a_hand_written_file_in_the_diff(tmp_path):

@@ -276,14 +276,14 @@ def test_not_ready_message_gave_up_early():
     assert "Deployment conditions: Deployment does not have minimum availability." in message
     assert "Warnings: Failed to pull image \"registry.invalid/img:nope\"." in message
     assert "unrelated warning" not in message
-    assert message.endswith("See docs/runbooks/troubleshoot-pod.md.")
+    assert message.endswith("See docs/runbook-troubleshoot-pod.md.")
 
 
 def test_not_ready_message_timeout():
     message = rollout.not_ready_message("code-server ns/code-server-demo", [], AVAILABLE_DEPLOYMENT, [],
                                         "code-server-demo", 42)
     assert message == ("code-server ns/code-server-demo is not ready after 42s. Containers: none waiting. "
-                       "Deployment conditions: none failing. Warnings: none. See docs/runbooks/troubleshoot-pod.md.")
+                       "Deployment conditions: none failing. Warnings: none. See docs/runbook-troubleshoot-pod.md.")
 
 
 def test_not_ready_message_without_deployment_and_with_many_warnings():
