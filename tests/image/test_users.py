@@ -104,7 +104,7 @@ def test_unknown_name_costs_an_argon2_verification():
         remotedev_users.match_password(accounts, name, "wrong-password")
         return time.perf_counter() - start
 
-    known, unknown = min(timed("ada") for _ in range(3)), min(timed("nobody") for _ in range(3))
+    known, unknown = min(timed("ada") for _round in range(3)), min(timed("nobody") for _round in range(3))
     assert 0.5 < unknown / known < 2, f"known {known * 1e3:.1f} ms, unknown {unknown * 1e3:.1f} ms"
 
 
@@ -229,9 +229,9 @@ def test_instance_token_is_an_admin(server):
 def test_wrong_credentials_refused_alike(server):
     assert _me(server, token=TOKENS["ada"] + "x")[0] == 403
     assert _me(server)[0] == 403
-    wrong_password, _ = _login(server, "not-the-password", username="ada")
-    unknown_user, _ = _login(server, PASSWORDS["ada"], username="nobody")
-    other_password, _ = _login(server, PASSWORDS["bob"], username="ada")
+    wrong_password = _login(server, "not-the-password", username="ada")[0]
+    unknown_user = _login(server, PASSWORDS["ada"], username="nobody")[0]
+    other_password = _login(server, PASSWORDS["bob"], username="ada")[0]
     assert wrong_password.status_code == unknown_user.status_code == other_password.status_code == 401
     # The same page whatever was wrong (the _xsrf field differs per session).
     pages = {re.sub(r'name="_xsrf" value="[^"]*"', "", r.text) for r in (wrong_password, unknown_user, other_password)}
@@ -277,7 +277,7 @@ def test_users_run_code_and_kernels_name_them(server):
 
 
 def test_removed_user_refused_after_reload_others_keep_their_kernel(server):
-    _, bob_browser = _login(server, PASSWORDS["bob"], username="bob")
+    bob_browser = _login(server, PASSWORDS["bob"], username="bob")[1]
     assert _me(server, bob_browser)[1]["username"] == "bob"
     with KernelSocket(server.url, TOKENS["ada"]) as kernel:
         kernel.execute("kept = 41")
@@ -294,7 +294,7 @@ def test_removed_user_refused_after_reload_others_keep_their_kernel(server):
 
 
 def test_rotated_password_ends_cookie_sessions(server):
-    _, ada_browser = _login(server, PASSWORDS["ada"], username="ada")
+    ada_browser = _login(server, PASSWORDS["ada"], username="ada")[1]
     assert _me(server, ada_browser)[0] == 200
     PASSWORDS["ada"] = "ada-password-rotated"
     _write_users(server.users_file, ["ada", "vic"])
@@ -304,7 +304,7 @@ def test_rotated_password_ends_cookie_sessions(server):
 
 
 def test_failed_logins_are_bounded_per_client(server):
-    statuses = [_login(server, "wrong-password", username="ada")[0].status_code for _ in range(MAX_FAILURES + 1)]
+    statuses = [_login(server, "wrong-password", username="ada")[0].status_code for _attempt in range(MAX_FAILURES + 1)]
     assert statuses[-1] == 429, statuses
     assert _login(server, PASSWORDS["ada"], username="ada")[0].status_code == 429, "even the right password while blocked"
     assert "reason=too-many-failures" in server.log()

@@ -316,7 +316,7 @@ class UsersIdentityProvider(PasswordIdentityProvider):
     instance_credentials = Bool(
         True, config=True,
         help="Whether the instance token and password (IdentityProvider.token, hashed_password) log in, as the admin '_instance'.")
-    max_login_failures = Int(10, config=True, help="Failed logins per client within login_failure_window before refusing (0: no bound).")
+    max_login_failures = Int(20, config=True, help="Failed logins per client within login_failure_window before refusing (0: no bound).")
     login_failure_window = Float(300.0, config=True, help="Seconds over which max_login_failures counts.")
 
     def __init__(self, **kwargs):
@@ -351,7 +351,7 @@ class UsersIdentityProvider(PasswordIdentityProvider):
 
     @staticmethod
     def to_user(account: Account) -> RemotedevUser:
-        return RemotedevUser(account.name, role=account.role)
+        return RemotedevUser(username=account.name, role=account.role)
 
     def login(self, username: str, password: str) -> tuple[RemotedevUser | None, str]:
         accounts = dict(self.users.accounts())
@@ -408,8 +408,7 @@ class UsersIdentityProvider(PasswordIdentityProvider):
 
     def process_login_form(self, handler) -> User | None:
         """Only the stock LoginFormHandler calls this (our handler calls login())."""
-        user, _ = self.login(handler.get_argument("username", default="").strip(), handler.get_argument("password", default=""))
-        return user
+        return self.login(handler.get_argument("username", default="").strip(), handler.get_argument("password", default=""))[0]
 
     def validate_security(self, app, ssl_options=None) -> None:
         super().validate_security(app, ssl_options)
@@ -467,7 +466,7 @@ def _message_type(connection, message) -> str:
     from jupyter_server.services.kernels.connection.base import deserialize_binary_message, deserialize_msg_from_ws_v1
 
     if connection.subprotocol == "v1.kernel.websocket.jupyter.org":
-        _, parts = deserialize_msg_from_ws_v1(message)
+        parts = deserialize_msg_from_ws_v1(message)[1]
         header = parts[0] if parts else b"{}"
         return json.loads(header).get("msg_type", "")
     if isinstance(message, bytes):
