@@ -202,6 +202,10 @@ class Component:
             ("networking.k8s.io/v1", "NetworkPolicy", s["network_policy_enabled"]),
         ]
 
+    def optional_named(self):
+        """[(apiVersion, kind, name, enabled)] of objects with names of their own that may be switched off."""
+        return []
+
     def removable(self):
         """[(apiVersion, kind)] of every object teardown removes (not the PVC, not the
         namespace): the way in first, the Secret last."""

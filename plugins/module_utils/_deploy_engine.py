@@ -295,6 +295,9 @@ class Engine:
         for api_version, kind, enabled in self.c.optional_kinds():
             if not enabled:
                 self.delete(api_version, kind, self.c.name)
+        for api_version, kind, name, enabled in self.c.optional_named():
+            if not enabled:
+                self.delete(api_version, kind, name)
 
     def delete(self, api_version, kind, name):
         client = self.client
@@ -376,6 +379,8 @@ class Engine:
             return self.result(summary=["Namespace %s does not exist: nothing to remove." % c.namespace])
         for api_version, kind in c.removable():
             self.delete(api_version, kind, c.name)
+        for api_version, kind, name, _enabled in c.optional_named():
+            self.delete(api_version, kind, name)
         if not self.check_mode:
             selector = ",".join("%s=%s" % kv for kv in sorted(c.selector.items()))
             gone = poll(lambda: not self.client.list("v1", "Pod", c.namespace, label_selector=selector),

@@ -6,6 +6,7 @@ shared server instance, from the jupyter_server role's variables."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -59,6 +60,12 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._server_config i
     checksum as config_checksum,
 )
 from ansible_collections.remotedev.jupyter.plugins.module_utils._server_config_schema import CLASSES
+from ansible_collections.remotedev.jupyter.plugins.module_utils._users import (
+    USERS_FILE_KEY,
+    resolve_users,
+    user_summary,
+    users_problems,
+)
 
 # Where the Secret and the ConfigMap are mounted. The Secret's directory comes
 # first in JUPYTER_CONFIG_PATH, so nothing in the image overrides them.
@@ -70,6 +77,9 @@ TOKEN_KEY = "token"
 MIN_TOKEN_LENGTH = 32
 HASH_KEY = "password-hash"
 CONFIG_KEY = "jupyter_server_config.py"
+USERS_DIR = "/etc/jupyter-users"
+# The remotedev_users extension's classes (in the image, roles/image/files/remotedev_users).
+USERS_PROVIDER = "UsersIdentityProvider"
 SECRET_CONFIG_KEY = "jupyter_server_config.json"
 
 # Traits jupyter_server_settings may not set because the manifests are built
@@ -122,6 +132,8 @@ class JupyterServer(Component):
                                        "hash would silently turn password login off."
                            % (s.var("password_hash"), reason, s.var("password")))
         self.check_settings(problems)
+        for message in users_problems(s["users"], s.var("users")):
+            problems.add(message)
         check_each(problems, s, "namespace_labels", labels_problems(s["namespace_labels"]))
         problems.check(bool(POD_SECURITY_VERSION.fullmatch(s["pod_security_version"])),
                        "%s must be latest or v1.<minor> (got %s)."
@@ -201,9 +213,18 @@ class JupyterServer(Component):
         return ("Namespace %s does not exist and %s is false. Create it first or let the role create it. "
                 "Nothing was changed." % (self.namespace, self.s.var("namespace_create")))
 
+    @property
+    def users_secret_name(self):
+        return self.name + "-users"
+
     def preflight(self, client, check_mode):
         super().preflight(client, check_mode)
         s = self.s
+        self.facts["users_secret"] = {}
+        if self.facts["namespace_exists"]:
+            secret = client.get("v1", "Secret", self.users_secret_name, self.namespace)
+            self.facts["users_secret"] = {k: base64.b64decode(v).decode("utf-8")
+                                          for k, v in ((secret or {}).get("data") or {}).items()}
         if s["state"] == "present" and s["route_enabled"]:
             self.facts["route_api"] = client.api_served("route.openshift.io/v1")
             if not self.facts["route_api"]:
@@ -216,7 +237,7 @@ class JupyterServer(Component):
     def role_settings(self):
         """Settings the role owns; jupyter_server_settings is merged over them."""
         s = self.s
-        return {
+        settings = {
             "ServerApp": {
                 "ip": "0.0.0.0",
                 "port": s["port"],
@@ -241,13 +262,22 @@ class JupyterServer(Component):
                 "cull_busy": s["cull_busy"],
             },
         }
+        if s["users"]:
+            # Only whether there are users is in the config: who they are is in
+            # the users Secret, so changing them leaves the pod alone.
+            settings["ServerApp"]["identity_provider_class"] = "remotedev_users." + USERS_PROVIDER
+            settings["ServerApp"]["authorizer_class"] = "remotedev_users.RoleAuthorizer"
+            settings[USERS_PROVIDER] = {"users_file": USERS_DIR + "/" + USERS_FILE_KEY,
+                                        "instance_credentials": s["instance_credentials"]}
+        return settings
 
     @property
     def config_settings(self):
         """The role's settings with jupyter_server_settings merged over them, validated."""
         if not hasattr(self, "_config_settings"):
             self._config_settings, _migrated, _notes = prepare_settings(
-                deep_merge(self.role_settings(), self.s["settings"]), self.s["settings_extra_classes"])
+                deep_merge(self.role_settings(), self.s["settings"]),
+                list(self.s["settings_extra_classes"]) + ([USERS_PROVIDER] if self.s["users"] else []))
         return self._config_settings
 
     @property
@@ -279,7 +309,11 @@ class JupyterServer(Component):
         secret_settings, _m, _n = prepare_settings({"PasswordIdentityProvider": {"hashed_password": password_hash}})
         secret_config = render(secret_settings, "json")
         key = checksum_key(existing)
+        users_data = (resolve_users(s["users"], self.facts.get("users_secret") or {}, "argon2",
+                                    lambda: generate_secret(s["token_length"], TOKEN_ALPHABET))
+                      if s["users"] else None)
         return {
+            "users_data": users_data,
             "token": token,
             "password_hash": password_hash,
             "secret_data": {TOKEN_KEY: token, HASH_KEY: password_hash, SECRET_CONFIG_KEY: secret_config,
@@ -297,6 +331,8 @@ class JupyterServer(Component):
             objects.append(namespace_object(namespace, pod_security_labels(
                 s["pod_security_level"], s["pod_security_version"], s["namespace_labels"])))
         objects.append(secret_object(self.secret_name, namespace, labels, creds["secret_data"]))
+        if creds.get("users_data") is not None:
+            objects.append(secret_object(self.users_secret_name, namespace, labels, creds["users_data"]))
         objects.append(configmap_object(name, namespace, labels, {CONFIG_KEY: self.config}))
         objects.append(pvc_object(name, namespace, labels, s["storage_access_mode"], s["storage_class"],
                                   s["storage_size"]))
@@ -342,6 +378,8 @@ class JupyterServer(Component):
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
             {"name": "secret", "mountPath": SECRET_DIR, "readOnly": True},
         ] + [{"name": "scratch-%d" % i, "mountPath": path} for i, path in enumerate(scratch)]
+        if s["users"]:
+            mounts.append({"name": "users", "mountPath": USERS_DIR, "readOnly": True})
         container = self.main_container(env, self.url_path + "api", resources, mounts)
         pod = {
             # Kernels run users' code: they get no Kubernetes API credentials.
@@ -363,6 +401,11 @@ class JupyterServer(Component):
             }},
         ] + [{"name": "scratch-%d" % i, "emptyDir": {"sizeLimit": str(s["scratch_size_limit"])}}
              for i, _path in enumerate(scratch)]
+        if s["users"]:
+            # Only the users file: the tokens kept in the Secret stay out of the pod.
+            pod["volumes"].append({"name": "users", "secret": {
+                "secretName": self.users_secret_name, "defaultMode": 0o440,
+                "items": [{"key": USERS_FILE_KEY, "path": USERS_FILE_KEY}]}})
         # A change of the config or of the Secret rolls the pod; nothing else does.
         annotations = {CONFIG_CHECKSUM_ANNOTATION: config_checksum(self.config),
                        SECRET_CHECKSUM_ANNOTATION: creds["checksum"]}
@@ -384,6 +427,9 @@ class JupyterServer(Component):
 
     def optional_kinds(self):
         return [("route.openshift.io/v1", "Route", self.s["route_enabled"])] + super().optional_kinds()
+
+    def optional_named(self):
+        return [("v1", "Secret", self.users_secret_name, bool(self.s["users"]))]
 
     def removable(self):
         return [("route.openshift.io/v1", "Route")] + super().removable()
@@ -408,6 +454,8 @@ class JupyterServer(Component):
             "token_key": TOKEN_KEY,
             "client_label": CLIENT_LABEL,
             "password_login": bool(creds["password_hash"]),
+            "users_secret_name": self.users_secret_name if self.s["users"] else "",
+            "users": [{"name": u["name"], "role": u.get("role") or "user"} for u in self.s["users"]],
         }
 
     # ------------------------------------------------------------ status
@@ -489,4 +537,8 @@ class JupyterServer(Component):
             "Local VS Code: Select Kernel > Existing Jupyter Server > paste %s?token=<token>" % (external or local),
             token,
             "Browser login: " + ("password or token" if creds["password_hash"] else "token (no password set)"),
-        ]
+        ] + ([
+            "Users: " + user_summary(s["users"]) + ("" if s["instance_credentials"] else "; instance token and password off"),
+            "A user's token: kubectl -n %s get secret %s -o jsonpath='{.data.token-<name>}' | base64 -d"
+            % (self.namespace, self.users_secret_name),
+        ] if s["users"] else [])

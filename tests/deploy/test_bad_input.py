@@ -81,6 +81,12 @@ CASES = [
     J("hash-bad-argon2", "jupyter_server_password_hash is not a hash jupyter_server accepts: it is not an argon2 PHC string",
       jupyter_server_password_hash="argon2:$argon2id$short"),
     J("hash-bad-sha1", "a sha1 hash is sha1:<salt>:<40 hex digits>", jupyter_server_password_hash="sha1:salt:1234"),
+    J("user-role", "value of role must be one of: admin, user, viewer, got: root found in jupyter_server_users",
+      jupyter_server_users=[{"name": "ada", "role": "root"}]),
+    J("user-name", "jupyter_server_users[0].name must be lower case", jupyter_server_users=[{"name": "Ada"}]),
+    J("user-twice", "jupyter_server_users[1] (ada): the name appears twice", jupyter_server_users=[{"name": "ada"}, {"name": "ada"}]),
+    J("user-short-password", "jupyter_server_users[0] (ada).password is 3 characters long",
+      jupyter_server_users=[{"name": "ada", "password": "abc"}]),
     # ------------------------------------------------ settings
     J("unknown-trait", "settings.ServerApp.no_such_trait: ServerApp has no configurable trait 'no_such_trait'",
       jupyter_server_settings={"ServerApp": {"no_such_trait": 1}}),

@@ -206,12 +206,23 @@ def test_no_secret_in_the_output_at_any_verbosity(tmp_path):
               "code_server_image": f"{REGISTRY}/remotedev/code-server:test",
               "code_server_jupyter_url": "http://jupyter-localhost.remotedev-jupyter.svc.cluster.local:8888/",
               "code_server_jupyter_secret_name": "jupyter-localhost", **secrets_given}
+    # Named users' passwords and tokens, and a hash given explicitly.
+    users_secrets = {"ada-password": "ada-pw-" + "a" * 16, "ada-token": "ada-token-" + "b" * 32,
+                     "vic-token": "vic-token-" + "c" * 32}
+    values["jupyter_server_users"] = [
+        {"name": "ada", "role": "user", "password": users_secrets["ada-password"], "token": users_secrets["ada-token"]},
+        {"name": "vic", "role": "viewer", "token": users_secrets["vic-token"], "password_hash": HASH},
+    ]
     run = run_playbook(TEST_PLAYBOOKS / "render.yml", extra_vars=values, verbosity=4, diff=True,
                        env={"RENDER_DIR": str(tmp_path)})
     run.check()
     assert "Converge the code-server instance" in run.output
-    for name, value in secrets_given.items():
+    for name, value in {**secrets_given, **users_secrets}.items():
         if isinstance(value, str):
             assert value not in run.output, name
             assert base64.b64encode(value.encode()).decode() not in run.output, name
     assert "$argon2" not in run.output
+    rendered = "\n".join(p.read_text() for p in tmp_path.glob("*.y*ml"))
+    assert "jupyter-localhost-users" in rendered and "users.json" in rendered
+    for name, value in users_secrets.items():
+        assert value not in rendered and base64.b64encode(value.encode()).decode() not in rendered, name

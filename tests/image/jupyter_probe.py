@@ -67,6 +67,7 @@ class LocalServer:
 
     extensions: dict[str, bool] = field(default_factory=dict)
     extra_pythonpath: list[str] = field(default_factory=list)
+    extra_args: list[str] = field(default_factory=list)
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
@@ -110,6 +111,7 @@ class LocalServer:
         ]
         # traitlets' command-line form of a Dict trait: one key=value per flag
         args += [f"--ServerApp.jpserver_extensions={name}={enabled}" for name, enabled in self.extensions.items()]
+        args += self.extra_args
         if os.geteuid() == 0:  # CI runs the suite as root; the images never do
             args.append("--allow-root")
         self._log = open(root / "server.log", "wb")  # noqa: SIM115 (closed in __exit__)

@@ -14,7 +14,6 @@ import pytest
 from conftest import REPO, run_role
 
 HADOLINT = REPO / ".venv-lint/bin/hadolint"
-EXTENSION_DIR = REPO / "roles/image/files/remotedev_nodelay"
 SEED_KERNELS = [  # the original design: python 3.8 and 2.7 environments
     {"name": "python3", "display_name": "python3.8", "python": "3.8"},
     {"name": "python2", "display_name": "python2.7", "python": "2.7"},
@@ -75,24 +74,28 @@ def test_pip_flavor_and_code_server_lint_clean(tmp_path, kind):
     assert not [line for line in instructions if "sudo" in line or "fixuid" in line]
 
 
-def test_extension_sources_are_all_in_the_context(tmp_path):
+@pytest.mark.parametrize("extension", ["remotedev_nodelay", "remotedev_users"])
+def test_extension_sources_are_all_in_the_context(tmp_path, extension):
     context = render(tmp_path)
-    shipped = {p.relative_to(EXTENSION_DIR) for p in EXTENSION_DIR.rglob("*")
+    source = REPO / "roles/image/files" / extension
+    shipped = {p.relative_to(source) for p in source.rglob("*")
                if p.is_file() and "__pycache__" not in p.parts}
-    rendered = {p.relative_to(context / "src/remotedev_nodelay") for p in (context / "src/remotedev_nodelay").rglob("*")
+    rendered = {p.relative_to(context / "src" / extension) for p in (context / "src" / extension).rglob("*")
                 if p.is_file()}
     assert rendered == shipped
     for path in shipped:
-        assert (context / "src/remotedev_nodelay" / path).read_bytes() == (EXTENSION_DIR / path).read_bytes()
-    enabled = (context / "prefix/etc/jupyter/jupyter_server_config.d/remotedev_nodelay.json").read_text()
-    assert '"remotedev_nodelay": true' in enabled
+        assert (context / "src" / extension / path).read_bytes() == (source / path).read_bytes()
+    enabled = (context / f"prefix/etc/jupyter/jupyter_server_config.d/{extension}.json").read_text()
+    assert f'"{extension}": true' in enabled
+    assert f"COPY src/{extension} /build/src/{extension}" in (context / "Containerfile").read_text()
 
 
 def test_extension_opt_out(tmp_path):
-    context = render(tmp_path, image_nodelay_extension=False)
+    context = render(tmp_path, image_nodelay_extension=False, image_users_extension=False)
     assert not (context / "src").exists()
     assert not (context / "prefix/etc/jupyter/jupyter_server_config.d").exists()
-    assert "remotedev_nodelay" not in (context / "Containerfile").read_text()
+    containerfile = (context / "Containerfile").read_text()
+    assert "remotedev_nodelay" not in containerfile and "remotedev_users" not in containerfile
 
 
 @pytest.mark.parametrize(
