@@ -60,19 +60,28 @@ LOST_STATES = ("restarting", "dead", "autorestarting")
 # The floor, run inside the Jupyter pod with the server environment's Python:
 # argv clients, duration, kernel name; prints one JSON document.
 FLOOR = r"""
-import json, multiprocessing, socket, sys, time
+import json, multiprocessing, random, socket, sys, time
 from jupyter_client.manager import KernelManager
 
 clients, duration, kernel = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 CHANNELS = ("shell_port", "iopub_port", "stdin_port", "hb_port", "control_port")
 
 
-# Distinct free ports, all held at once while asked for: kernels started side
-# by side must not pick the same one (the server keeps a cache for that).
+# Distinct free ports, all held at once while asked for, below the ephemeral
+# range: kernels started side by side must not pick the same one, and no
+# client's outgoing connection may take one before its kernel binds it.
 def free_ports(count):
-    held = [socket.socket() for dummy in range(count)]
-    for sock in held:
-        sock.bind(("127.0.0.1", 0))
+    held = []
+    for port in random.sample(range(20000, 32000), 4 * count):
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            continue
+        held.append(sock)
+        if len(held) == count:
+            break
     ports = [sock.getsockname()[1] for sock in held]
     for sock in held:
         sock.close()
