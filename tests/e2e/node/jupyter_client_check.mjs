@@ -76,7 +76,8 @@ async function runIn(manager, name, idleSeconds) {
       await new Promise((resolve) => { setTimeout(resolve, idleSeconds * 1000); });
       const after = { stdout: '', result: null };
       const status = await execute(kernel, name, after);
-      result.idle = { seconds: idleSeconds, status, result: after.result, statuses };
+      // A copy: shutting the kernel down below adds its own 'disconnected'.
+      result.idle = { seconds: idleSeconds, status, result: after.result, statuses: [...statuses] };
     }
   } finally {
     await kernel.shutdown().catch(() => undefined);
