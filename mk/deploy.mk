@@ -32,6 +32,10 @@ ifneq ($(LOCAL_CLUSTER),)
 	@$(PYTHON) tools/localcluster/cluster.py kubectl get services --all-namespaces \
 	  --selector app.kubernetes.io/managed-by=remotedev.jupyter \
 	  -o jsonpath='{range .items[*]}  {.metadata.namespace}/{.metadata.name}{"\t"}http://{.spec.clusterIP}:{.spec.ports[0].port}/{"\n"}{end}'
+	@echo "and through its ingress controller over HTTPS (trust $(dir $(KUBECONFIG))pki/ingress-ca.crt):"
+	@$(PYTHON) tools/localcluster/cluster.py kubectl get ingresses --all-namespaces \
+	  --selector app.kubernetes.io/managed-by=remotedev.jupyter \
+	  -o jsonpath='{range .items[*]}{range .spec.rules[*]}  https://{.host}{.http.paths[0].path}{"\n"}{end}{end}'
 endif
 
 teardown: venv collection ## remove inventory/example's `local` instances (keeps their volumes)

@@ -329,15 +329,15 @@ class CodeServer(Component):
         if creds["password"] and s["show_password"]:
             password = "Password: " + creds["password"]
         elif creds["password"]:
-            password = ("Password: kubectl -n %s get secret %s -o jsonpath='{.data.%s}' | base64 -d   (or -e %s=true)"
-                        % (self.namespace, self.secret_name, PASSWORD_KEY, s.var("show_password")))
+            password = ("Password: %s get secret %s -o jsonpath='{.data.%s}' | base64 -d   (or -e %s=true)"
+                        % (self.kubectl, self.secret_name, PASSWORD_KEY, s.var("show_password")))
         else:
             password = "Password: the one you set (%s)" % s.var("password")
         return [
             "%s %s/%s" % (self.what, self.namespace, self.name),
             ("Open: " + external) if external else (
-                "Open: kubectl -n %s port-forward svc/%s 8080:%s, then http://127.0.0.1:8080/"
-                % (self.namespace, self.name, s["service_port"])),
+                "Open: %s port-forward svc/%s 8080:%s, then http://127.0.0.1:8080/"
+                % (self.kubectl, self.name, s["service_port"])),
             password,
             ("Shared kernels: in the Jupyter extension choose Existing Jupyter Server, enter %s and, when asked "
              "for the token, paste what `cat $JUPYTER_TOKEN_FILE` prints in a code-server terminal." % self.jupyter["url"])

@@ -153,6 +153,22 @@ def external_url(ingress_enabled, hosts, tls_secret, path="/"):
     return ""
 
 
+def shell_word(text):
+    """text as one POSIX shell word."""
+    return text if re.match(r"^[\w@%+=:,./-]+$", text) else "'%s'" % text.replace("'", "'\"'\"'")
+
+
+def kubectl_command(namespace, context="", kubeconfig=""):
+    """The kubectl a printed hint starts with: the kubeconfig, context and
+    namespace the run used, so that it works whatever the current context is."""
+    words = ["kubectl"]
+    if kubeconfig:
+        words += ["--kubeconfig", shell_word(kubeconfig)]
+    if context:
+        words += ["--context", shell_word(context)]
+    return " ".join(words + ["-n", shell_word(namespace)])
+
+
 def service_url(name, namespace, cluster_domain, port, path="/"):
     return "http://%s.%s.svc.%s:%s%s" % (name, namespace, cluster_domain, port, path)
 

@@ -25,6 +25,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     container_security_context,
     external_url,
     http_probes,
+    kubectl_command,
     selector_labels,
     service_url,
 )
@@ -89,6 +90,12 @@ class Component:
     def external_url(self):
         s = self.s
         return external_url(s["ingress_enabled"], s["ingress_hosts"], s["ingress_tls_secret"], self.url_path)
+
+    @property
+    def kubectl(self):
+        """kubectl with the context the run used (the engine notes it once connected) and the namespace."""
+        s = self.s
+        return kubectl_command(self.namespace, self.facts.get("kube_context") or s["context"], s["kubeconfig"])
 
     # ------------------------------------------------------------ validation
 

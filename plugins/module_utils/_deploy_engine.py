@@ -219,6 +219,7 @@ class Engine:
             self.remove_switched_off()
         if not self.check_mode and self.s["wait"] and self.s["replicas"] > 0:
             self.wait(next(o for o in objects if o["kind"] == "Deployment"))
+        c.facts["kube_context"] = getattr(getattr(self.client, "conn", None), "context", "")
         summary = c.summary(creds)
         if self.check_mode and not c.facts.get("namespace_exists"):
             summary.insert(0, "Namespace %s does not exist yet; a converge would create %s."

@@ -505,6 +505,8 @@ class JupyterServer(Component):
             "Deployment: %s/%s ready, image %s" % (d["ready"], d["replicas"], d["image"]),
             "Pods: " + (pods or "none"),
         ]
+        if self.external_url:
+            lines.append("From outside: " + self.external_url)
         if report.get("version"):
             lines.append("Server: %s, kernelspecs %s (default %s), %d running kernel(s)" % (
                 report["version"], ", ".join(report["kernelspecs"]), report["default_kernel"], len(report["kernels"])))
@@ -526,14 +528,14 @@ class JupyterServer(Component):
         if s["show_token"]:
             token = "Token: " + creds["token"]
         else:
-            token = ("Token: kubectl -n %s get secret %s -o jsonpath='{.data.%s}' | base64 -d   "
-                     "(or re-run with -e %s=true)" % (self.namespace, self.secret_name, TOKEN_KEY, s.var("show_token")))
+            token = ("Token: %s get secret %s -o jsonpath='{.data.%s}' | base64 -d   "
+                     "(or re-run with -e %s=true)" % (self.kubectl, self.secret_name, TOKEN_KEY, s.var("show_token")))
         return [
             "%s %s/%s" % (self.what, self.namespace, self.name),
             "In the cluster: " + self.in_cluster_url,
             ("From outside: " + external) if external else (
-                "From your machine: kubectl -n %s port-forward svc/%s 8888:%s, then %s"
-                % (self.namespace, self.name, s["service_port"], local)),
+                "From your machine: %s port-forward svc/%s 8888:%s, then %s"
+                % (self.kubectl, self.name, s["service_port"], local)),
             "Local VS Code: Select Kernel > Existing Jupyter Server > paste %s?token=<token>" % (external or local),
             token,
             "Browser login: " + ("password or token" if creds["password_hash"] else "token (no password set)"),

@@ -1,11 +1,13 @@
 """The manifests both roles render, through the roles' own render path (the one
-apply and check mode use), without a cluster."""
+apply and check mode use); the exposure objects are also dry-run against the local cluster."""
 
 from __future__ import annotations
 
 import base64
 
 import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 from traitlets.config.loader import PyFileConfigLoader
 
 from conftest import REGISTRY, TEST_PLAYBOOKS, by_kind, run_playbook
@@ -116,7 +118,7 @@ def test_strategy_follows_the_access_mode(render, access_mode, strategy):
     assert by_kind(docs["jupyter_server"], "PersistentVolumeClaim")["spec"]["accessModes"] == [access_mode]
 
 
-def test_exposure_gpu_and_scheduling(render):
+def test_exposure_gpu_and_scheduling(render, kube):
     run, docs = render(
         **FIXED,
         render_code_server=False,
@@ -139,6 +141,18 @@ def test_exposure_gpu_and_scheduling(render):
     assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == "jupyter-localhost"
     route = by_kind(jupyter, "Route")
     assert route["spec"]["host"] == "team-a.apps.example.test" and route["spec"]["tls"]["termination"] == "edge"
+    # The API server takes the Route and the Ingress as rendered (server-side dry run against
+    # the local cluster's Route CRD, written from OpenShift's API), and refuses a broken Route.
+    custom = client.CustomObjectsApi(kube.core.api_client)
+    route_ns = {**route, "metadata": {**route["metadata"], "namespace": "default"}}
+    accepted = custom.create_namespaced_custom_object("route.openshift.io", "v1", "default", "routes", route_ns, dry_run="All")
+    assert accepted["spec"]["to"] == {"kind": "Service", "name": "jupyter-localhost", "weight": 100}
+    broken = {**route_ns, "spec": {**route_ns["spec"], "tls": {"termination": "offload"}}}
+    with pytest.raises(ApiException) as refused:
+        custom.create_namespaced_custom_object("route.openshift.io", "v1", "default", "routes", broken, dry_run="All")
+    assert refused.value.status == 422 and "spec.tls.termination" in refused.value.body
+    networking = client.NetworkingV1Api(kube.core.api_client)
+    networking.create_namespaced_ingress("default", {**ingress, "metadata": {**ingress["metadata"], "namespace": "default"}}, dry_run="All")
     pod = by_kind(jupyter, "Deployment")["spec"]["template"]["spec"]
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 2
     assert pod["nodeSelector"] == {"gpu": "yes"}

@@ -33,6 +33,14 @@ KUBE_COMPONENTS = (
 ADDON_COMPONENTS = ("coredns", "hostpath-provisioner", "cri-sweep")
 NETPOL_COMPONENT = "network-policies"
 NETPOL_ENGINE = "sigs.k8s.io/kube-network-policies"
+# The ingress controller: a release of Traefik built from its module as the
+# proxy serves it. Its go.mod has replace directives, which rule out
+# `go install module@version`, so it is built inside a writable copy of the
+# downloaded module. (v3.7 needs a nested module the proxy does not serve.)
+INGRESS_COMPONENT = "traefik"
+INGRESS_MODULE = "github.com/traefik/traefik/v3"
+INGRESS_VERSION = "v3.6.12"
+INGRESS_LDFLAGS = f"-s -w -X {INGRESS_MODULE}/pkg/version.Version={INGRESS_VERSION}"
 
 
 def module_version(go_mod: Path, module: str) -> str:
@@ -186,13 +194,48 @@ def netpol_build() -> Build:
     return Build("netpol", NETPOL_MODULE, version, {NETPOL_COMPONENT: (".", "-s -w")})
 
 
+class ModuleBuild(Build):
+    """A build of a released module as the Go module proxy serves it (no
+    sources in this repository): keyed by the module, its version, the Go
+    version and the flags."""
+
+    def __init__(self, name: str, module: str, version: str, outputs: dict[str, tuple[str, str]]):
+        super().__init__(name, layout.TOOL_DIR, version, outputs)
+        self.module = module
+
+    def key(self) -> str:
+        digest = hashlib.sha256(f"{self.go_version()}\0{self.module}@{self.version}\0".encode())
+        for out, (package, ldflags) in sorted(self.outputs.items()):
+            digest.update(f"{out}\0{package}\0{ldflags}\0".encode())
+        return f"{self.name}-{self.version}-{digest.hexdigest()[:12]}"
+
+    def _go_build(self, target: Path, package: str, ldflags: str) -> None:
+        result = run([go_binary(), "mod", "download", "-json", f"{self.module}@{self.version}"], check=False, timeout=900)
+        if result.returncode != 0:
+            raise ClusterError(f"downloading {self.module}@{self.version} failed:\n{(result.stdout + result.stderr)[-2000:]}")
+        downloaded = Path(json.loads(result.stdout)["Dir"])
+        with tempfile.TemporaryDirectory(prefix=f"{self.name}-src.") as tmp:
+            # The module cache is read-only, and the build writes go.sum entries.
+            source = Path(tmp) / "src"
+            shutil.copytree(downloaded, source)
+            for path in [source, *source.rglob("*")]:
+                if not path.is_symlink():
+                    path.chmod(path.stat().st_mode | 0o200)
+            self.module_dir = source
+            try:
+                super()._go_build(target, package, ldflags)
+            finally:
+                self.module_dir = layout.TOOL_DIR
+
+
 class Binaries:
     """Paths of the built programs; each component is a symlink named after it."""
 
-    def __init__(self, kube_dir: Path, addons_dir: Path, netpol_dir: Path):
+    def __init__(self, kube_dir: Path, addons_dir: Path, netpol_dir: Path, ingress_dir: Path):
         self.kube_dir = kube_dir
         self.addons_dir = addons_dir
         self.netpol_dir = netpol_dir
+        self.ingress_dir = ingress_dir
         for name in KUBE_COMPONENTS:
             self._link(kube_dir, "kube", name)
         for name in ADDON_COMPONENTS:
@@ -214,11 +257,19 @@ class Binaries:
             return self.addons_dir / name
         if name == NETPOL_COMPONENT:
             return self.netpol_dir / name
+        if name == INGRESS_COMPONENT:
+            return self.ingress_dir / name
         raise KeyError(name)
 
 
-def all_builds() -> tuple[Build, Build, Build]:
-    return kube_build(), addons_build(), netpol_build()
+def ingress_build() -> Build:
+    return ModuleBuild(
+        "traefik", INGRESS_MODULE, INGRESS_VERSION, {INGRESS_COMPONENT: ("./cmd/traefik", INGRESS_LDFLAGS)}
+    )
+
+
+def all_builds() -> tuple[Build, Build, Build, Build]:
+    return kube_build(), addons_build(), netpol_build(), ingress_build()
 
 
 def ensure_binaries() -> Binaries:

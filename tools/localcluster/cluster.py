@@ -13,11 +13,13 @@
 
 Everything runs as ordinary background processes: etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler, containerd (+runc), kubelet,
-kube-proxy, a NetworkPolicy engine (kube-network-policies), CoreDNS and a
-hostPath provisioner for the default StorageClass. Kubernetes, etcd, the
-engine and CoreDNS are built from Go sources through the Go module
-proxy (tools/localcluster/kube, tools/localcluster/addons,
-tools/localcluster/netpol) and cached by
+kube-proxy, a NetworkPolicy engine (kube-network-policies), CoreDNS, a
+hostPath provisioner for the default StorageClass and an ingress controller
+(Traefik, HTTPS on port 443 with a certificate of the cluster's ingress CA,
+HTTP on 80 redirected). Kubernetes, etcd, the engine, CoreDNS and Traefik
+are built from Go sources through the Go module proxy
+(tools/localcluster/kube, tools/localcluster/addons, tools/localcluster/netpol;
+Traefik from its released module, build.INGRESS_VERSION) and cached by
 version under the cache directory. PIDs, logs, certificates, configs and data
 live in one state directory. Standard library only: it runs before any
 virtualenv exists.
@@ -43,7 +45,7 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from localcluster import build, configs, health, images, layout, network, pki, processes, registry, status  # noqa: E402
-from localcluster.components import COMPONENTS, START_TIMEOUT, argv_for  # noqa: E402
+from localcluster.components import COMPONENTS, START_TIMEOUT, argv_for, env_for  # noqa: E402
 from localcluster.dns import dns_answers  # noqa: E402
 from localcluster.util import ClusterError, log, run, write_file  # noqa: E402
 
@@ -136,7 +138,7 @@ def start_components(b: build.Binaries, node: str, ip: str, pause_ref: str) -> f
         else:
             if name == "kubelet":
                 kubelet_started_at = time.time()
-            pid = processes.start_process(name, argv_for(name, b, node, ip, pause_ref))
+            pid = processes.start_process(name, argv_for(name, b, node, ip, pause_ref), env_for(name))
             log(f"started {name} (pid {pid})")
         health.wait_healthy(name, START_TIMEOUT[name])
         if name == "kube-apiserver":
@@ -224,7 +226,7 @@ def cmd_down(_args) -> int:
         t0 = time.monotonic()
         stopped: list[str] = []
         # The kubelet first, so that it does not restart the pods swept next.
-        stop(("hostpath-provisioner", "coredns", "kube-scheduler", "kube-controller-manager", "kubelet"), stopped)
+        stop(("traefik", "hostpath-provisioner", "coredns", "kube-scheduler", "kube-controller-manager", "kubelet"), stopped)
         b = build.cached_binaries()
         sweep_pods(b)
         stop(("containerd",), stopped)
@@ -295,7 +297,9 @@ def cmd_restart(args) -> int:
         processes.stop_process(name, timeout=30)
         wait_exited(pid)
         t_stopped = time.monotonic()
-        new_pid = processes.start_process(name, argv_for(name, b, layout.node_name(), layout.node_ip(), images.pause_image_ref(b)))
+        new_pid = processes.start_process(
+            name, argv_for(name, b, layout.node_name(), layout.node_ip(), images.pause_image_ref(b)), env_for(name)
+        )
         health.wait_healthy(name, START_TIMEOUT[name])
     now = time.monotonic()
     print(f"{name} restarted: pid {pid} {'killed' if args.kill else 'stopped'} in {t_stopped - t0:.1f}s, "

@@ -20,6 +20,7 @@ COMPONENTS = (
     "network-policies",
     "coredns",
     "hostpath-provisioner",
+    "traefik",
 )
 
 START_TIMEOUT = {
@@ -33,6 +34,7 @@ START_TIMEOUT = {
     "network-policies": 30,
     "coredns": 60,
     "hostpath-provisioner": 5,
+    "traefik": 30,
 }
 
 
@@ -161,4 +163,48 @@ def argv_for(name: str, b: Binaries, node: str, ip: str, pause_ref: str) -> list
             "-base-dir", state.volumes,
             "-node-name", node,
         ]  # fmt: skip
+    if name == "traefik":
+        return ingress_argv(b, ip)
     raise KeyError(name)
+
+
+def ingress_argv(b: Binaries, ip: str) -> list:
+    """Traefik with the Kubernetes Ingress provider (KUBECONFIG, see ingress_env):
+    web redirects to websecure, which terminates TLS for every router; the
+    default certificate comes from the file provider (configs/traefik-dynamic.yml)."""
+    state = layout.STATE
+    web, websecure = layout.INGRESS_HTTP_PORT, layout.INGRESS_HTTPS_PORT
+    timeouts = [
+        f"--entrypoints.{entry}.transport.respondingTimeouts.{kind}Timeout={seconds}s"
+        for entry in ("web", "websecure")
+        for kind, seconds in (("read", layout.INGRESS_READ_TIMEOUT), ("idle", layout.INGRESS_IDLE_TIMEOUT))
+    ]
+    return [
+        b["traefik"],
+        f"--entrypoints.web.address=:{web}",
+        "--entrypoints.web.asDefault=true",
+        "--entrypoints.web.http.redirections.entrypoint.to=websecure",
+        "--entrypoints.web.http.redirections.entrypoint.scheme=https",
+        f"--entrypoints.websecure.address=:{websecure}",
+        "--entrypoints.websecure.asDefault=true",
+        "--entrypoints.websecure.http.tls=true",
+        *timeouts,
+        f"--entrypoints.ping.address={layout.INGRESS_PING}",
+        "--ping=true",
+        "--ping.entrypoint=ping",
+        "--providers.kubernetesingress=true",
+        f"--providers.kubernetesingress.ingressendpoint.ip={ip}",
+        f"--providers.file.filename={state.ingress_dynamic}",
+        "--providers.file.watch=false",
+        "--global.checknewversion=false",
+        "--global.sendanonymoususage=false",
+        "--log.level=" + ("DEBUG" if int(layout.VERBOSITY) > 2 else "INFO"),
+        "--log.nocolor=true",
+    ]
+
+
+def env_for(name: str) -> dict[str, str] | None:
+    """Extra environment of a component: Traefik reads its kubeconfig from KUBECONFIG only."""
+    if name == "traefik":
+        return {"KUBECONFIG": str(layout.STATE.kubeconfig("traefik"))}
+    return None

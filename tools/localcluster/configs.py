@@ -25,6 +25,7 @@ def destinations(state: layout.Layout) -> dict[str, Path]:
         "kube-proxy.jsonc": state.kube_proxy_config,
         "Corefile": state.corefile,
         "bootstrap.jsonc": state.bootstrap,
+        "traefik-dynamic.yml": state.ingress_dynamic,
     }
 
 
@@ -58,6 +59,8 @@ def template_values(state: layout.Layout, node: str, ip: str, pause_ref: str) ->
         "coredns_ready": layout.COREDNS_READY,
         "provisioner": layout.PROVISIONER,
         "storage_class": layout.STORAGE_CLASS,
+        "ingress_class": layout.INGRESS_CLASS,
+        "ingress_controller": layout.INGRESS_CONTROLLER,
     }
     return {name: str(value) for name, value in values.items()}
 

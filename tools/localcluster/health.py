@@ -78,6 +78,7 @@ HEALTH = {
     "network-policies": lambda: http_get(f"http://{layout.NETPOL_METRICS}/metrics"),
     "coredns": lambda: http_get(f"http://{layout.COREDNS_READY}/ready"),
     "hostpath-provisioner": lambda: (200, "running") if running_pid("hostpath-provisioner") else (0, "not running"),
+    "traefik": lambda: http_get(f"http://{layout.INGRESS_PING}/ping"),
 }
 
 

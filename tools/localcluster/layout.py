@@ -38,6 +38,25 @@ COREDNS_HEALTH = "127.0.0.1:10054"
 COREDNS_READY = "127.0.0.1:10055"
 NETPOL_METRICS = "127.0.0.1:10262"
 PROVISIONER = "remotedev.local/hostpath"
+# The ingress controller (Traefik on the host): HTTP, redirected to HTTPS, and
+# HTTPS on every address of the host, at the standard ports so that the URLs
+# the roles print work as they are (the environment moves them where a web
+# server holds 80/443); its ping endpoint on loopback. Names under
+# INGRESS_DOMAIN resolve to loopback in browsers (RFC 6761) and need no DNS.
+# Its certificate covers INGRESS_NAMES (TLS clients refuse a wildcard right
+# under a top-level name: *.localhost cannot be one), signed by the ingress
+# CA (pki/ingress-ca.crt) that clients trust.
+INGRESS_CLASS = "remotedev-traefik"
+INGRESS_CONTROLLER = "traefik.io/ingress-controller"
+INGRESS_HTTP_PORT = int(os.environ.get("REMOTEDEV_INGRESS_HTTP_PORT") or 80)
+INGRESS_HTTPS_PORT = int(os.environ.get("REMOTEDEV_INGRESS_HTTPS_PORT") or 443)
+INGRESS_PING = "127.0.0.1:10280"
+INGRESS_DOMAIN = "localhost"
+INGRESS_NAMES = (INGRESS_DOMAIN, f"*.jupyter.{INGRESS_DOMAIN}", f"*.code.{INGRESS_DOMAIN}", f"*.apps.{INGRESS_DOMAIN}")
+# The controller's own timeouts, short on purpose (the defaults are 60 s to
+# read a request and 180 s idle): the idle-websocket proofs wait past them.
+INGRESS_READ_TIMEOUT = 20
+INGRESS_IDLE_TIMEOUT = 20
 STORAGE_CLASS = "standard"
 
 
@@ -69,6 +88,7 @@ class Layout:
         self.kube_proxy_config = self.config / "kube-proxy.json"
         self.corefile = self.config / "Corefile"
         self.bootstrap = self.config / "bootstrap.json"
+        self.ingress_dynamic = self.config / "traefik-dynamic.yml"
 
     def kubeconfig(self, user: str) -> Path:
         return self.config / f"{user}.kubeconfig"

@@ -138,6 +138,16 @@ def ensure_pki(pki: Path, node: str, ip: str) -> None:
     new_cert(pki, "coredns", "ca", "remotedev:coredns", client=True)
     new_cert(pki, "hostpath-provisioner", "ca", "remotedev:hostpath-provisioner", client=True)
     new_cert(pki, "network-policies", "ca", "remotedev:network-policies", client=True)
+    new_cert(pki, "traefik", "ca", "remotedev:traefik", client=True)
+    # A CA of its own: clients trust it for the ingress's names only, never
+    # for the cluster's client certificates.
+    new_ca(pki, "ingress-ca", "remotedev-ingress-ca")
+    new_cert(pki, "ingress", "ingress-ca", layout.INGRESS_DOMAIN, server=True, sans=ingress_sans(ip))
+
+
+def ingress_sans(ip: str) -> list[str]:
+    """The ingress's names (team-a.jupyter.localhost, localhost) and the host's addresses."""
+    return [f"DNS:{n}" for n in layout.INGRESS_NAMES] + [f"IP:{a}" for a in ("127.0.0.1", ip)]
 
 
 def kubeconfig_text(pki: Path, user: str, cert: str, embed: bool) -> str:
@@ -183,6 +193,7 @@ def write_kubeconfigs(state: layout.Layout) -> None:
         "coredns",
         "hostpath-provisioner",
         "network-policies",
+        "traefik",
     ):
         write_file(state.kubeconfig(user), kubeconfig_text(state.pki, user, user, embed=False), 0o600)
     write_file(state.kubeconfig("kubelet"), kubeconfig_text(state.pki, "kubelet", "kubelet-client", embed=False), 0o600)

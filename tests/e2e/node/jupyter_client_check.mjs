@@ -8,6 +8,13 @@
 // With no KERNEL, every kernelspec the server offers is exercised. The token is
 // read from a file or the environment so it never shows in a process listing
 // or in Ansible's command logging.
+//
+// Behind an ingress: names under .localhost resolve to loopback, as browsers
+// resolve them (RFC 6761; the C library here does not), and NODE_EXTRA_CA_CERTS
+// names the CA to trust. With JUPYTER_CHECK_IDLE_SECONDS, the first kernel's
+// websocket is left idle that long and must still carry the next execution,
+// without reconnecting.
+import dns from 'node:dns';
 import { readFileSync } from 'node:fs';
 import { KernelManager, KernelSpecAPI, ServerConnection } from '@jupyterlab/services';
 import WebSocket from 'ws';
@@ -18,6 +25,29 @@ const emit = (text) => process.stdout.write(`${text}\n`);
 for (const level of ['log', 'info', 'debug']) console[level] = (...args) => console.error(...args);
 
 const CODE = 'import sys\nprint(sys.executable)\n6 * 7';
+const IDLE_SECONDS = Number(process.env.JUPYTER_CHECK_IDLE_SECONDS || 0);
+
+// net and tls look dns.lookup up at each connection, so this covers fetch and ws.
+const systemLookup = dns.lookup;
+dns.lookup = (hostname, options, callback) => {
+  if (!/(^|\.)localhost\.?$/i.test(hostname)) return systemLookup(hostname, options, callback);
+  const cb = typeof options === 'function' ? options : callback;
+  const all = typeof options === 'object' && options !== null && options.all;
+  process.nextTick(() => (all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4)));
+  return undefined;
+};
+
+async function execute(kernel, name, result) {
+  const future = kernel.requestExecute({ code: CODE, stop_on_error: true });
+  future.onIOPub = (msg) => {
+    const type = msg.header.msg_type;
+    if (type === 'stream' && msg.content.name === 'stdout') result.stdout += msg.content.text;
+    if (type === 'execute_result') result.result = msg.content.data['text/plain'];
+    if (type === 'error') result.error = `${msg.content.ename}: ${msg.content.evalue}`;
+  };
+  const reply = await withTimeout(future.done, `executing in kernel ${name}`);
+  return reply.content.status;
+}
 const TIMEOUT_MS = Number(process.env.JUPYTER_CHECK_TIMEOUT_MS || 120000);
 
 function withTimeout(promise, what) {
@@ -33,19 +63,22 @@ function secretFromEnv(name) {
   return file ? readFileSync(file, 'utf8') : process.env[name] || '';
 }
 
-async function runIn(manager, name) {
+async function runIn(manager, name, idleSeconds) {
   const kernel = await withTimeout(manager.startNew({ name }), `starting kernel ${name}`);
   const result = { kernel: name, stdout: '', result: null, status: null };
   try {
-    const future = kernel.requestExecute({ code: CODE, stop_on_error: true });
-    future.onIOPub = (msg) => {
-      const type = msg.header.msg_type;
-      if (type === 'stream' && msg.content.name === 'stdout') result.stdout += msg.content.text;
-      if (type === 'execute_result') result.result = msg.content.data['text/plain'];
-      if (type === 'error') result.error = `${msg.content.ename}: ${msg.content.evalue}`;
-    };
-    const reply = await withTimeout(future.done, `executing in kernel ${name}`);
-    result.status = reply.content.status;
+    result.status = await execute(kernel, name, result);
+    if (idleSeconds > 0) {
+      // Every status the connection passes through while idle: a dropped
+      // websocket shows as 'connecting' (the library reconnects by itself).
+      const statuses = [];
+      kernel.connectionStatusChanged.connect((_, status) => statuses.push(status));
+      await new Promise((resolve) => { setTimeout(resolve, idleSeconds * 1000); });
+      const after = { stdout: '', result: null };
+      const status = await execute(kernel, name, after);
+      // A copy: shutting the kernel down below adds its own 'disconnected'.
+      result.idle = { seconds: idleSeconds, status, result: after.result, statuses: [...statuses] };
+    }
   } finally {
     await kernel.shutdown().catch(() => undefined);
   }
@@ -76,7 +109,7 @@ async function main() {
   const manager = new KernelManager({ serverSettings: settings });
   const executions = [];
   for (const name of wanted.length ? wanted : names) {
-    executions.push(await runIn(manager, name));
+    executions.push(await runIn(manager, name, executions.length ? 0 : IDLE_SECONDS));
   }
   manager.dispose();
   emit(JSON.stringify({ default: specs.default, kernelspecs: names, executions }));

@@ -7,16 +7,21 @@ answers on its ClusterIP (kube-proxy); another pod resolves it by DNS name
 (CoreDNS) and gets the same answer; a deny-all NetworkPolicy cuts that pod off
 and removing it lets it in again (the engine enforces); a PVC of the default
 StorageClass binds and keeps data across pod deletion; a privileged pod is
-refused by admission.
+refused by admission; an Ingress of the local class routes a host name
+through Traefik over HTTPS (certificate of the ingress CA) and HTTP redirects
+to HTTPS.
 
 Needs root and a running cluster (`make cluster-up`, or `cluster.py up`).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
+import socket
+import ssl
 import shutil
 import subprocess
 import sys
@@ -175,6 +180,7 @@ def test_status_shows_every_component_running_and_healthy(env):
         "network-policies",
         "coredns",
         "hostpath-provisioner",
+        "traefik",
     }
     assert {c["health"] for c in status["components"].values()} == {"ok"}
     assert status["node_ready"] is True
@@ -418,3 +424,77 @@ def test_privileged_pod_is_rejected_by_pod_security_admission(core, namespace, i
     assert 'violates PodSecurity "restricted:latest"' in message
     assert "must not set securityContext.privileged=true" in message
     assert "privileged" not in {p.metadata.name for p in core.list_namespaced_pod(namespace).items}
+
+
+class PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a name (Host header, SNI, certificate check) at a fixed address:
+    the ingress's names resolve to loopback in browsers, not in every resolver."""
+
+    def __init__(self, host: str, address: str, **kwargs):
+        super().__init__(host, **kwargs)
+        self.address = address
+
+    def connect(self):
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def ingress_get(host: str, path: str = "/", tls: bool = True) -> tuple[int, dict, str]:
+    if tls:
+        context = ssl.create_default_context(cafile=str(layout.STATE.pki / "ingress-ca.crt"))
+        conn = PinnedHTTPSConnection(host, "127.0.0.1", port=layout.INGRESS_HTTPS_PORT, timeout=5, context=context)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", layout.INGRESS_HTTP_PORT, timeout=5)
+    try:
+        conn.request("GET", path, headers={"Host": host})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def test_an_ingress_of_the_local_class_routes_over_tls_and_http_redirects(api, namespace, web, nonce):
+    networking = client.NetworkingV1Api(api)
+    host = f"smoke-{nonce}.apps.{layout.INGRESS_DOMAIN}"
+    networking.create_namespaced_ingress(
+        namespace,
+        {
+            "metadata": {"name": "web"},
+            "spec": {
+                "ingressClassName": layout.INGRESS_CLASS,
+                "rules": [
+                    {
+                        "host": host,
+                        "http": {
+                            "paths": [
+                                {
+                                    "path": "/",
+                                    "pathType": "Prefix",
+                                    "backend": {"service": {"name": "web", "port": {"name": "http"}}},
+                                }
+                            ]
+                        },
+                    }
+                ],
+            },
+        },
+    )
+
+    def routed():
+        status, _headers, body = ingress_get(host)
+        return body if status == 200 else None
+
+    assert f"remotedev cluster smoke {nonce}" in wait_for(routed, 30, f"https://{host} to route to the Service")
+    status, headers, _body = ingress_get(host, "/index.html?x=1", tls=False)
+    assert status in (301, 302, 307, 308)
+    port = "" if layout.INGRESS_HTTPS_PORT == 443 else f":{layout.INGRESS_HTTPS_PORT}"
+    assert headers["Location"] == f"https://{host}{port}/index.html?x=1"
+    # The controller publishes where it serves the Ingress.
+    published = wait_for(
+        lambda: networking.read_namespaced_ingress("web", namespace).status.load_balancer.ingress,
+        30,
+        "the Ingress status to name the controller's address",
+    )
+    assert published[0].ip == layout.node_ip()
+    # A name no Ingress claims is not routed.
+    assert ingress_get(f"other-{nonce}.apps.{layout.INGRESS_DOMAIN}")[0] == 404

@@ -22,7 +22,7 @@ import pytest
 
 # conftest.py puts tools/ on sys.path.
 from localcluster import build, cluster, configs, dns, images, layout, network, pki, processes, status
-from localcluster.components import COMPONENTS, START_TIMEOUT, argv_for
+from localcluster.components import COMPONENTS, START_TIMEOUT, argv_for, env_for
 
 CLUSTER_PY = layout.TOOL_DIR / "cluster.py"
 
@@ -207,6 +207,12 @@ def test_certificates_chain_to_their_ca_and_carry_the_node_identity(pki_dir):
     kubelet = openssl_text(pki_dir / "kubelet-client.crt")
     assert "Subject: O = system:nodes, CN = system:node:node-a" in kubelet
     assert "TLS Web Client Authentication" in kubelet
+    verify("ingress", "ingress-ca")
+    with pytest.raises(subprocess.CalledProcessError):
+        verify("ingress", "ca")  # trusting the ingress CA trusts no cluster identity
+    ingress = openssl_text(pki_dir / "ingress.crt")
+    for name in ("DNS:localhost", "DNS:*.jupyter.localhost", "IP Address:192.0.2.7", "TLS Web Server Authentication"):
+        assert name in ingress
 
 
 def test_a_certificate_is_renewed_only_when_the_identity_changes(pki_dir, tmp_path):
@@ -278,6 +284,29 @@ def test_command_lines_point_at_the_state_dir_and_the_fixed_ports(state, tmp_pat
     assert value(engine, "-metrics-bind-address") == layout.NETPOL_METRICS
     assert value(engine, "-pod-interface") == layout.BRIDGE  # pods' connections to the node are judged too
     assert value(engine, "-pod-cidr") == layout.POD_SUBNET
+
+
+def test_ingress_controller_redirects_http_terminates_tls_and_reads_the_cluster(state, tmp_path):
+    args = [str(a) for a in argv_for("traefik", FakeBinaries(tmp_path / "bin"), "node-a", "192.0.2.7", "ref")]
+    assert f"--entrypoints.web.address=:{layout.INGRESS_HTTP_PORT}" in args
+    assert f"--entrypoints.websecure.address=:{layout.INGRESS_HTTPS_PORT}" in args
+    assert "--entrypoints.web.http.redirections.entrypoint.to=websecure" in args
+    assert "--entrypoints.websecure.http.tls=true" in args
+    assert f"--providers.file.filename={state.ingress_dynamic}" in args
+    assert "--providers.kubernetesingress.ingressendpoint.ip=192.0.2.7" in args
+    assert f"--entrypoints.websecure.transport.respondingTimeouts.idleTimeout={layout.INGRESS_IDLE_TIMEOUT}s" in args
+    assert env_for("traefik") == {"KUBECONFIG": str(state.kubeconfig("traefik"))}
+    assert env_for("kubelet") is None
+
+
+def test_module_build_key_follows_module_version_and_flags_not_the_repository(monkeypatch):
+    monkeypatch.setattr(build.Build, "go_version", lambda self: "go1.26.0")
+    first = build.ModuleBuild("traefik", "example.com/m", "v1.0.0", {"m": ("./cmd/m", "-s")})
+    assert first.key().startswith("traefik-v1.0.0-")
+    assert first.key() == build.ModuleBuild("traefik", "example.com/m", "v1.0.0", {"m": ("./cmd/m", "-s")}).key()
+    assert first.key() != build.ModuleBuild("traefik", "example.com/m", "v1.0.1", {"m": ("./cmd/m", "-s")}).key()
+    assert first.key() != build.ModuleBuild("traefik", "example.com/m", "v1.0.0", {"m": ("./cmd/m", "-s -w")}).key()
+    assert build.ingress_build().version == build.INGRESS_VERSION
 
 
 def test_pid_records_follow_the_very_process_they_started(state):

@@ -76,6 +76,16 @@ def test_external_and_service_url():
         "http://jupyter-demo.ns.svc.cluster.local:8888/t/"
 
 
+@pytest.mark.parametrize(("namespace", "context", "kubeconfig", "expected"), [
+    ("ns", "", "", "kubectl -n ns"),
+    ("ns", "prod@eks", "", "kubectl --context prod@eks -n ns"),
+    ("ns", "my ctx", "/home/a b/kube", "kubectl --kubeconfig '/home/a b/kube' --context 'my ctx' -n ns"),
+    ("ns", "it's", "", "kubectl --context 'it'\"'\"'s' -n ns"),
+], ids=["current-context", "context", "quoted", "quote-in-name"])
+def test_kubectl_hints_name_the_context_and_namespace(namespace, context, kubeconfig, expected):
+    assert dc.kubectl_command(namespace, context, kubeconfig) == expected
+
+
 # ---------------------------------------------------------------- client contract
 
 
