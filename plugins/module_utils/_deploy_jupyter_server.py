@@ -541,6 +541,6 @@ class JupyterServer(Component):
             "Browser login: " + ("password or token" if creds["password_hash"] else "token (no password set)"),
         ] + ([
             "Users: " + user_summary(s["users"]) + ("" if s["instance_credentials"] else "; instance token and password off"),
-            "A user's token: kubectl -n %s get secret %s -o jsonpath='{.data.token-<name>}' | base64 -d"
-            % (self.namespace, self.users_secret_name),
+            "A user's token: %s get secret %s -o jsonpath='{.data.token-<name>}' | base64 -d"
+            % (self.kubectl, self.users_secret_name),
         ] if s["users"] else [])
