@@ -39,6 +39,19 @@ except ImportError:
     HAS_WEBSOCKET = False
     WEBSOCKET_IMPORT_ERROR = traceback.format_exc()
 
+# The options of every module that talks to a running server (documented in
+# doc_fragments/_server_connection.py).
+SERVER_CONNECTION_ARGS = dict(
+    url=dict(type="str", required=True),
+    # raw, not str: a mapping is refused, never sent as its repr.
+    token=dict(type="raw", no_log=True),
+    password=dict(type="raw", no_log=True),
+    validate_certs=dict(type="bool", default=True),
+    ca_path=dict(type="path"),
+    timeout=dict(type="int", default=30),
+)
+
+
 PROTOCOL_VERSION = "5.3"
 USER_AGENT = "remotedev.jupyter.server_info"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")

@@ -21,38 +21,6 @@ author:
 requirements:
   - websocket-client >= 1.7.0
 options:
-  url:
-    description:
-      - Base URL of the server including its C(base_url) path, for example C(http://127.0.0.1:8888/)
-        or C(https://jupyter.example.internal/jupyter/).
-      - Credentials and the token do not belong in the URL (use O(token) or O(password)).
-    type: str
-    required: true
-  token:
-    description:
-      - The server's token (C(IdentityProvider.token)), sent in the C(Authorization) header.
-      - A string; anything else is refused, never turned into its text form.
-    type: raw
-  password:
-    description:
-      - The server's password; the module logs in through C(/login) like a browser and uses the session
-        cookie and the XSRF token.
-      - A string; anything else is refused, never turned into its text form.
-    type: raw
-  validate_certs:
-    description:
-      - Verify the server's TLS certificate for C(https) URLs, on the REST calls and on the kernel websocket.
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - PEM file with the CA certificates to trust for C(https) URLs (for example an internal CA). It must exist.
-    type: path
-  timeout:
-    description:
-      - Seconds to wait for each HTTP answer and for the websocket to open.
-    type: int
-    default: 30
   code:
     description:
       - The code to run, in the language of the kernel.
@@ -77,6 +45,7 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - remotedev.jupyter._server_connection
   - remotedev.jupyter._attributes
   - remotedev.jupyter._attributes.actiongroup_jupyter
 attributes:
@@ -219,6 +188,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._kernel_execute 
     failure_message,
 )
 from ansible_collections.remotedev.jupyter.plugins.module_utils._server_info import (
+    SERVER_CONNECTION_ARGS,
     HAS_WEBSOCKET,
     WEBSOCKET_IMPORT_ERROR,
     JupyterServerClient,
@@ -229,13 +199,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._server_info imp
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str", required=True),
-            # raw, not str: a mapping is refused, never sent as its repr.
-            token=dict(type="raw", no_log=True),
-            password=dict(type="raw", no_log=True),
-            validate_certs=dict(type="bool", default=True),
-            ca_path=dict(type="path"),
-            timeout=dict(type="int", default=30),
+            SERVER_CONNECTION_ARGS,
             code=dict(type="str", required=True),
             kernel=dict(type="str"),
             code_timeout=dict(type="int", default=60),

@@ -16,40 +16,8 @@ description:
     To run code in a kernel, use M(remotedev.jupyter.kernel_execute).
 author:
   - remotedev.jupyter maintainers (!UNKNOWN)
-options:
-  url:
-    description:
-      - Base URL of the server including its C(base_url) path, for example C(http://127.0.0.1:8888/)
-        or C(https://jupyter.example.internal/jupyter/).
-      - Credentials and the token do not belong in the URL (use O(token) or O(password)).
-    type: str
-    required: true
-  token:
-    description:
-      - The server's token (C(IdentityProvider.token)), sent in the C(Authorization) header.
-      - A string; anything else is refused, never turned into its text form.
-    type: raw
-  password:
-    description:
-      - The server's password; the module logs in through C(/login) like a browser and uses the session
-        cookie and the XSRF token.
-      - A string; anything else is refused, never turned into its text form.
-    type: raw
-  validate_certs:
-    description:
-      - Verify the server's TLS certificate for C(https) URLs.
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - PEM file with the CA certificates to trust for C(https) URLs (for example an internal CA). It must exist.
-    type: path
-  timeout:
-    description:
-      - Seconds to wait for each HTTP answer.
-    type: int
-    default: 30
 extends_documentation_fragment:
+  - remotedev.jupyter._server_connection
   - remotedev.jupyter._attributes
   - remotedev.jupyter._attributes.actiongroup_jupyter
 attributes:
@@ -137,6 +105,7 @@ kernels:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.remotedev.jupyter.plugins.module_utils._server_info import (
+    SERVER_CONNECTION_ARGS,
     JupyterServerClient,
     ServerInfoError,
     probe,
@@ -145,15 +114,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._server_info imp
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            url=dict(type="str", required=True),
-            # raw, not str: a mapping is refused, never sent as its repr.
-            token=dict(type="raw", no_log=True),
-            password=dict(type="raw", no_log=True),
-            validate_certs=dict(type="bool", default=True),
-            ca_path=dict(type="path"),
-            timeout=dict(type="int", default=30),
-        ),
+        argument_spec=dict(SERVER_CONNECTION_ARGS),
         mutually_exclusive=[("token", "password")],
         supports_check_mode=True,
     )
