@@ -1,9 +1,12 @@
-"""Jupyter Server extension: kernel and terminal websockets without Nagle delay.
+"""Jupyter Server extension: the interactive path without needless delay or CPU.
 
 Every kernel reply reaches the client as several small websocket frames. With
 Nagle's algorithm on, the frames after the first are held back until the
 client's delayed ACK arrives, which adds tens of milliseconds to each
 round-trip. Setting TCP_NODELAY when a websocket opens sends each frame at once.
+
+The kernel manager's activity tracking decodes every IOPub message in full;
+`activity` gives it a callback that reads only the headers (see there).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import importlib
 import inspect
 import typing as t
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 #: Websocket handlers carrying interactive traffic, as "module:Class". Missing
 #: modules (jupyter_server_terminals is optional) are skipped. Kernels behind a
@@ -79,6 +82,8 @@ def resolve_handlers(specs: t.Iterable[str] = HANDLERS) -> list[type]:
 
 
 def _load_jupyter_server_extension(serverapp: t.Any) -> None:
+    from remotedev_nodelay.activity import patch_kernel_manager
+
     classes = resolve_handlers()
     for cls in classes:
         patch_handler(cls)
@@ -87,3 +92,5 @@ def _load_jupyter_server_extension(serverapp: t.Any) -> None:
         __version__,
         ", ".join(f"{cls.__module__}.{cls.__qualname__}" for cls in classes),
     )
+    if patch_kernel_manager(serverapp.kernel_manager):
+        serverapp.log.info("remotedev_nodelay %s: kernel activity read from message headers only", __version__)
