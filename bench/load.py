@@ -14,7 +14,8 @@ port-forward). The token is read from the instance's Secret, never from the
 command line.
 
 Floor: the same number of kernels of the same kernelspec, started with
-jupyter_client's KernelManager inside the Jupyter pod (`exec`), each driven by
+jupyter_client's KernelManager inside the Jupyter pod (`exec`) over the
+server's kernel transport (--transport, ipc like the role's default), each driven by
 a BlockingKernelClient in a process of its own: the kernels, the container and
 its CPU share are the Service run's, without the server, the websocket and the
 Service in between. The two sides run one after the other, never together.
@@ -46,6 +47,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests/image"))
@@ -63,7 +65,7 @@ FLOOR = r"""
 import json, multiprocessing, random, socket, sys, time
 from jupyter_client.manager import KernelManager
 
-clients, duration, kernel = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+clients, duration, kernel, transport = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4]
 CHANNELS = ("shell_port", "iopub_port", "stdin_port", "hb_port", "control_port")
 
 
@@ -90,7 +92,11 @@ def free_ports(count):
 
 def work(index, ports, start, report):
     latencies, errors, lost = [], [], False
-    manager = KernelManager(kernel_name=kernel, **dict(zip(CHANNELS, ports)))
+    if transport == "ipc":
+        import tempfile
+        manager = KernelManager(kernel_name=kernel, transport="ipc", ip=tempfile.mkdtemp(prefix="floor-") + "/kernel")
+    else:
+        manager = KernelManager(kernel_name=kernel, **dict(zip(CHANNELS, ports)))
     manager.start_kernel()
     client = manager.client()
     client.start_channels()
@@ -256,10 +262,13 @@ def service_client(index: int, url: str, token: str, duration: float, kernel: st
         client.close()
 
 
-def run_service(url: str, token: str, clients: int, duration: float, kernel: str, protocol: str) -> dict:
+def run_service(url: str, token: str, clients: int, duration: float, kernel: str, protocol: str,
+                server_cpu=None) -> dict:
     """The clients through the server, a process each (as every user's client
     is one: no client waits for another's turn on the interpreter lock);
-    kernels are deleted again at the end."""
+    kernels are deleted again at the end. `server_cpu()`, when given, returns
+    the server process's CPU seconds: read once the kernels are up and again
+    when the last client reported, it gives the server's CPU per cell."""
     context = multiprocessing.get_context("fork")
     start, checked, report = context.Barrier(clients + 1), context.Barrier(clients + 1), context.Queue()
     processes = [context.Process(target=service_client, args=(index, url, token, duration, kernel, protocol,
@@ -271,10 +280,12 @@ def run_service(url: str, token: str, clients: int, duration: float, kernel: str
     try:
         start.wait()
         started = time.perf_counter()
+        cpu_before = server_cpu() if server_cpu else None
         for dummy in range(clients):
             index, result = report.get()
             results[index] = result
         elapsed = time.perf_counter() - started
+        cpu_after = server_cpu() if server_cpu else None
         # After the run, every kernel must still be there and idle.
         listed = {kernel["id"]: kernel for kernel in api(url, "api/kernels", token)}
         for result in results:
@@ -287,18 +298,52 @@ def run_service(url: str, token: str, clients: int, duration: float, kernel: str
         checked.wait()
         for process in processes:
             process.join()
-    return summarize(elapsed, results)
+    figures = summarize(elapsed, results)
+    if cpu_before is not None and cpu_after is not None and figures["cells"]:
+        figures["server_cpu_ms_per_cell"] = round(1000 * (cpu_after - cpu_before) / figures["cells"], 3)
+    return figures
 
 
-def run_floor(core, namespace: str, pod: str, container: str, clients: int, duration: float, kernel: str) -> dict:
+def run_floor(core, namespace: str, pod: str, container: str, clients: int, duration: float, kernel: str,
+              transport: str) -> dict:
     from kubernetes.stream import stream
 
     output = stream(core.connect_get_namespaced_pod_exec, pod, namespace, container=container,
-                    command=["python3", "-c", FLOOR, str(clients), str(duration), kernel],
+                    command=["python3", "-c", FLOOR, str(clients), str(duration), kernel, transport],
                     stderr=True, stdin=False, stdout=True, tty=False, _request_timeout=duration + 300)
     # The kernels' own chatter may come first; the figures are the last line.
     document = json.loads(output.strip().splitlines()[-1])
     return summarize(document["elapsed"], document["clients"])
+
+
+# utime + stime of the server process (comm "jupyter-server", the entry
+# point's name) from /proc inside its container; kernels are its children
+# and are not counted.
+SERVER_CPU = """
+import os
+for pid in os.listdir("/proc"):
+    try:
+        stat = open("/proc/%s/stat" % pid).read()
+    except OSError:
+        continue
+    if stat[stat.find("(") + 1:stat.rfind(")")] == "jupyter-server":
+        fields = stat[stat.rfind(")") + 2:].split()
+        print((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+"""
+
+
+def server_cpu_reader(core, namespace: str, pod: str, container: str):
+    """A callable returning the server process's CPU seconds (None if not found)."""
+    from kubernetes.stream import stream
+
+    def read() -> float | None:
+        output = stream(core.connect_get_namespaced_pod_exec, pod, namespace, container=container,
+                        command=["python3", "-c", SERVER_CPU], stderr=True, stdin=False, stdout=True, tty=False,
+                        _request_timeout=60)
+        values = [float(line) for line in output.split() if line.replace(".", "", 1).isdigit()]
+        return values[0] if len(values) == 1 else None
+
+    return read
 
 
 def discover(namespace: str, instance: str, url: str):
@@ -310,7 +355,9 @@ def discover(namespace: str, instance: str, url: str):
     name = f"jupyter-{instance}"
     if not url:
         service = core.read_namespaced_service(name, namespace)
-        url = f"http://{service.spec.cluster_ip}:{service.spec.ports[0].port}/"
+        # The role's annotation carries the base URL (e.g. /team-a/ behind a shared host).
+        base_path = urlsplit((service.metadata.annotations or {}).get("remotedev.jupyter/url", "/")).path or "/"
+        url = f"http://{service.spec.cluster_ip}:{service.spec.ports[0].port}{base_path}"
     token = base64.b64decode(core.read_namespaced_secret(name, namespace).data["token"]).decode()
     pods = core.list_namespaced_pod(namespace, label_selector=f"app.kubernetes.io/name=jupyter-server,app.kubernetes.io/instance={instance}")
     ready = [pod for pod in pods.items if not pod.metadata.deletion_timestamp
@@ -332,6 +379,8 @@ def report(figures: dict) -> str:
     if "ratios" in figures:
         r = figures["ratios"]
         lines.append(f"service/floor: throughput {r['throughput']:.2f}x (goal >= 0.8), p50 {r['p50']:.2f}x, p99 {r['p99']:.2f}x")
+    if figures["service"].get("server_cpu_ms_per_cell") is not None:
+        lines.append(f"server process CPU per cell: {figures['service']['server_cpu_ms_per_cell']:.2f} ms")
     for error in figures["service"]["error_samples"]:
         lines.append(f"service error: {error}")
     return "\n".join(lines)
@@ -341,11 +390,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--namespace", required=True, help="the instance's namespace")
     parser.add_argument("--instance", required=True, help="jupyter_server_instance (the objects are jupyter-<instance>)")
-    parser.add_argument("--url", default="", help="the server's URL (default: http://<Service ClusterIP>:<port>/)")
+    parser.add_argument("--url", default="", help="the server's URL (default: http://<Service ClusterIP>:<port><base URL>/)")
     parser.add_argument("--clients", type=int, default=20, help="clients, each on a kernel of its own (default 20)")
     parser.add_argument("--duration", type=float, default=20, help="seconds each side executes cells (default 20)")
     parser.add_argument("--kernel", default="python3", help="kernelspec (default python3)")
     parser.add_argument("--protocol", choices=("v1", "legacy"), default="v1", help="kernel websocket protocol (default v1)")
+    parser.add_argument("--transport", choices=("ipc", "tcp"), default="ipc",
+                        help="the floor kernels' transport: the server's jupyter_server_kernel_transport (default ipc)")
     parser.add_argument("--no-floor", action="store_true", help="only the Service side (the correctness run)")
     parser.add_argument("--min-ratio", type=float, default=0.0, metavar="R",
                         help="exit 1 when the Service's cells/s is below R x the floor's (default: report only)")
@@ -362,11 +413,14 @@ def main(argv=None) -> int:
         "machine": f"{platform.node()}, {os.cpu_count()} cores",
         "run": uuid.uuid4().hex[:8],
         "settings": {"clients": args.clients, "duration": args.duration, "kernel": args.kernel, "protocol": args.protocol,
+                     "transport": args.transport,
                      "url": url, "pod": f"{args.namespace}/{pod}"},
     }
     if not args.no_floor:
-        figures["floor"] = run_floor(core, args.namespace, pod, container, args.clients, args.duration, args.kernel)
-    figures["service"] = run_service(url, token, args.clients, args.duration, args.kernel, args.protocol)
+        figures["floor"] = run_floor(core, args.namespace, pod, container, args.clients, args.duration, args.kernel,
+                                     args.transport)
+    figures["service"] = run_service(url, token, args.clients, args.duration, args.kernel, args.protocol,
+                                     server_cpu_reader(core, args.namespace, pod, container))
     if "floor" in figures and figures["floor"]["cells_per_s"]:
         floor, service = figures["floor"], figures["service"]
         figures["ratios"] = {

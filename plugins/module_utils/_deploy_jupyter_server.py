@@ -255,6 +255,7 @@ class JupyterServer(Component):
             # Passwords are managed by the inventory (rotate_password); logging in
             # with the token must not let anyone set another one inside the pod.
             "PasswordIdentityProvider": {"allow_password_change": False},
+            "KernelManager": {"transport": s["kernel_transport"]},
             "MappingKernelManager": {
                 "cull_idle_timeout": s["cull_idle_timeout"],
                 "cull_interval": s["cull_interval"],

@@ -142,6 +142,7 @@ CASES = [
     J("no-image", "jupyter_server_image is empty", jupyter_server_image=""),
     J("pod-security-version", 'jupyter_server_pod_security_version must be latest or v1.<minor> (got "1.30")', jupyter_server_pod_security_version="1.30"),
     J("gpu-resource", 'jupyter_server_gpu_resource must be an extended resource name, domain/name (got "gpu")', jupyter_server_gpu_resource="gpu"),
+    J("kernel-transport", "jupyter_server_kernel_transport must be one of: ipc, tcp, got: udp", jupyter_server_kernel_transport="udp"),
     J("default-url", 'jupyter_server_default_url must be a path starting with \'/\' (got "lab")', jupyter_server_default_url="lab"),
     J("relative-root-dir", 'jupyter_server_root_dir must be absolute paths: got "work"',
       jupyter_server_root_dir="work"),

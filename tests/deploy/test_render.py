@@ -62,6 +62,7 @@ def test_server_config_is_secure_and_has_no_secrets(render, tmp_path):
     assert config.ServerApp.base_url == "/team/"
     assert config.ServerApp.root_dir == "/home/jovyan/work"
     assert config.MappingKernelManager.cull_idle_timeout == 1234
+    assert config.KernelManager.transport == "ipc"  # no kernel ports to race for
     assert config.KernelSpecManager.allowed_kernelspecs == {"python3"}
     assert config.ServerApp.terminals_enabled is False  # the user's settings win over the role's
     # the probes follow base_url

@@ -338,6 +338,8 @@ def test_jupyter_config_map_content():
                         settings_extra_classes=["LabApp"])
     config = by_kind(component.objects(creds))["ConfigMap"]["data"]["jupyter_server_config.py"]
     assert "c.MappingKernelManager.cull_idle_timeout = 600" in config
+    assert "c.KernelManager.transport = 'ipc'" in config
+    assert "c.KernelManager.transport = 'tcp'" in by_kind(jupyter(kernel_transport="tcp").objects(creds))["ConfigMap"]["data"]["jupyter_server_config.py"]
     assert "c.ServerApp.terminals_enabled = False" in config
     assert "c.ServerApp.root_dir = '/data'" in config
     assert "c.ServerApp.port = 8888" in config
