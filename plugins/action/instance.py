@@ -119,7 +119,7 @@ class ActionModule(ActionBase):
                 # code_server_users: one code-server per user, after the shared one.
                 outcome = run_all([instance] + list(getattr(instance, "user_instances", list)()), engine_for)
         except (InvalidSettings, EngineError) as exc:
-            return dict(result, failed=True, changed=False, msg=str(exc))
+            return dict(result, failed=True, changed=getattr(exc, "changed", False), msg=str(exc))
         result.update(outcome)
         if "connection" in outcome:
             result["ansible_facts"] = {component + "_connection": outcome["connection"]}

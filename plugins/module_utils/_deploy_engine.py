@@ -504,7 +504,10 @@ def run_all(components, make_engine):
             done = [c for r in results for c in r.get("changes", [])]
             if not done:
                 raise
-            raise EngineError("%s (Done before: %s.)" % (exc, ", ".join(done)))
+            error = EngineError("%s (Done before: %s.)" % (exc, ", ".join(done)))
+            # The task reports changed: the instances before this one did change.
+            error.changed = True
+            raise error
     return merge_results(results)
 
 

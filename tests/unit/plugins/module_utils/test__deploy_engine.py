@@ -756,8 +756,9 @@ def test_users_need_a_jupyter_server():
 def test_a_user_unknown_to_the_jupyter_server_is_named_and_left_untouched():
     client = FakeClient()
     users_jupyter(client, users=("ada",))
-    with pytest.raises(EngineError, match=r"user bob has no token in Secret jupyter-demo-users .*Done before: created"):
+    with pytest.raises(EngineError, match=r"user bob has no token in Secret jupyter-demo-users .*Done before: created") as failed:
         converge_with_users(client, users=[{"name": "bob"}])
+    assert failed.value.changed is True
     assert client.stored("Deployment", "code-server-demo-bob") is None
 
 
