@@ -26,6 +26,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_engine i
     EngineError,
     InvalidSettings,
     component_for,
+    run_all,
 )
 
 # libyaml's loader where PyYAML has it: ten times faster on a 400-line spec.
@@ -105,12 +106,20 @@ class ActionModule(ActionBase):
             return dict(result, failed=True, msg="; ".join(errors) + ". Nothing was changed.")
         prefix_len = len(component) + 1
         short = {name[prefix_len:]: value for name, value in values.items()}
+        check_mode, diff = bool(self._play_context.check_mode), bool(self._play_context.diff)
+
+        def engine_for(instance):
+            return Engine(instance, check_mode=check_mode, diff=diff, run_command=run_command)
+
         try:
-            engine = Engine(component_for(component, short), check_mode=bool(self._play_context.check_mode),
-                            diff=bool(self._play_context.diff), run_command=run_command)
-            outcome = engine.status() if mode == "status" else engine.run()
+            instance = component_for(component, short)
+            if mode == "status":
+                outcome = engine_for(instance).status()
+            else:
+                # code_server_users: one code-server per user, after the shared one.
+                outcome = run_all([instance] + list(getattr(instance, "user_instances", list)()), engine_for)
         except (InvalidSettings, EngineError) as exc:
-            return dict(result, failed=True, changed=False, msg=str(exc))
+            return dict(result, failed=True, changed=getattr(exc, "changed", False), msg=str(exc))
         result.update(outcome)
         if "connection" in outcome:
             result["ansible_facts"] = {component + "_connection": outcome["connection"]}

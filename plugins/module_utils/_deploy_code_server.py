@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 
 
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common import (
     CHECKSUM_KEY,
     CONFIG_CHECKSUM_ANNOTATION,
+    Settings,
     SECRET_CHECKSUM_ANNOTATION,
     DNS_SUBDOMAIN,
     check_each,
@@ -48,6 +50,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._password import
     hash_problem,
     rehash_unless_matching,
 )
+from ansible_collections.remotedev.jupyter.plugins.module_utils._users import TOKEN_KEY_PREFIX
 
 # code-server takes its hashed password from $HASHED_PASSWORD or its config
 # file only: the whole config file is kept in the Secret and mounted, so that
@@ -64,6 +67,78 @@ HASH_KEY = "hashed-password"
 PASSWORD_KEY = "password"
 HTTP_URL = re.compile(r"^https?://\S+/$")
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+# A user's code-server is NAME-<user>: the user name must fit an object name
+# (jupyter_server_users allows '.' and '_' too, which Services do not).
+USER_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+USER_LABEL = "remotedev.jupyter/user"
+MAX_LABEL = 63
+
+
+def user_entry_problems(users, var, name, instance, connected):
+    """Messages naming var[index] (and the user) for every bad code_server_users entry; never a credential."""
+    problems, seen = [], set()
+    if users and not connected:
+        problems.append("%s needs a Jupyter Server to connect to (code_server_jupyter_name is empty): each user's "
+                        "code-server uses that user's token of it." % var)
+    for index, entry in enumerate(users):
+        user = entry.get("name")
+        where = "%s[%d]" % (var, index)
+        if not isinstance(user, str) or not USER_NAME.fullmatch(user):
+            problems.append("%s.name must be a user of jupyter_server_users whose name has only lower case letters, "
+                            "digits and '-' (it becomes part of object names), got %s." % (where, json.dumps(user)))
+            continue
+        where = "%s[%d] (%s)" % (var, index, user)
+        if user in seen:
+            problems.append("%s: the name appears twice." % where)
+        seen.add(user)
+        longest = max(len(name), len(instance)) + 1 + len(user)
+        if longest > MAX_LABEL:
+            problems.append("%s: %s-%s and %s-%s must be at most %d characters (shorten the name or %s)."
+                            % (where, name, user, instance, user, MAX_LABEL, "code_server_name/code_server_instance"))
+        password, password_hash = entry.get("password") or "", entry.get("password_hash") or ""
+        if password and len(password) < MIN_PASSWORD_LENGTH:
+            problems.append("%s.password is %d characters long: it must have at least %d (or leave it out: one is "
+                            "generated once and kept)." % (where, len(password), MIN_PASSWORD_LENGTH))
+        if password and password_hash:
+            problems.append("%s sets both password and password_hash: set one." % where)
+        if password_hash:
+            reason = hash_problem(password_hash, "code_server")
+            if reason:
+                problems.append("%s.password_hash is not a hash code-server accepts: %s (the value is not shown)."
+                                % (where, reason))
+        hosts = entry.get("ingress_hosts") or []
+        bad_hosts = [h for h in hosts if not DNS_SUBDOMAIN.fullmatch(h or "")]
+        if bad_hosts:
+            problems.append("%s.ingress_hosts must be DNS names, got %s." % (where, json.dumps(bad_hosts)))
+    return problems
+
+
+def user_values(values, entry):
+    """The settings of one user's code-server, derived from the shared one's:
+    its own name, instance label, Secret (password), volume and ingress hosts;
+    connected with the user's token (key token-<user> of the Jupyter Server's
+    users Secret), mounted as a file like the instance token."""
+    user = entry["name"]
+    hosts = list(entry.get("ingress_hosts") or [])
+    derived = dict(values)
+    derived.update({
+        "user": user,
+        "users": [],
+        "name": "%s-%s" % (values["name"], user),
+        "instance": "%s-%s" % (values["instance"], user),
+        "labels": dict(values["labels"], **{USER_LABEL: user}),
+        "jupyter_secret_name": values["jupyter_name"] + "-users",
+        "jupyter_token_key": TOKEN_KEY_PREFIX + user,
+        "password": entry.get("password") or "",
+        "password_hash": entry.get("password_hash") or "",
+        "ingress_hosts": hosts,
+        "ingress_enabled": bool(values["ingress_enabled"] and hosts),
+        "state": "absent" if values["state"] == "absent" else (entry.get("state") or "present"),
+    })
+    if values["render_dest"]:
+        root, ext = os.path.splitext(values["render_dest"])
+        derived["render_dest"] = "%s-%s%s" % (root, user, ext or ".yaml")
+    return derived
 
 
 class CodeServer(Component):
@@ -81,6 +156,9 @@ class CodeServer(Component):
         self.jupyter_name = settings["jupyter_name"]
         self.connected = bool(self.jupyter_name)
         self.data_dir = settings["home"] + "/.local/share/code-server"
+        # The per-user instances (code_server_users) carry their user; the shared one has "".
+        self.user = settings.get("user") or ""
+        self.users = settings.get("users") or []
 
     # ------------------------------------------------------------ validation
 
@@ -118,6 +196,12 @@ class CodeServer(Component):
         bad_gallery = sorted(k for k, v in s["extensions_gallery"].items() if not isinstance(v, str))
         problems.check(not bad_gallery, "%s: %s must be strings (URLs)." % (s.var("extensions_gallery"),
                                                                             ", ".join(map(str, bad_gallery))))
+        for message in user_entry_problems(self.users, s.var("users"), s["name"], s["instance"], self.connected):
+            problems.add(message)
+
+    def user_instances(self):
+        """One code-server per entry of code_server_users, after this one."""
+        return [CodeServer(Settings(self.prefix, user_values(self.s.values, entry))) for entry in self.users]
 
     # ------------------------------------------------------------ preflight
 
@@ -145,6 +229,11 @@ class CodeServer(Component):
                 secret_name, token_key = found_secret, found_key or token_key
         secret = client.get("v1", "Secret", secret_name, self.namespace) if secret_name else None
         token = ((secret or {}).get("data") or {}).get(token_key)
+        if url and token is None and self.user:
+            raise PreflightError(
+                "code_server_users: user %s has no token in Secret %s (key %s): list the user in jupyter_server_users "
+                "of the Jupyter Server %s and converge it first. Nothing was changed for this user."
+                % (self.user, secret_name, token_key, self.jupyter_name))
         if not url or token is None:
             raise PreflightError(
                 "Jupyter Server %s not found in namespace %s (no Service with a remotedev.jupyter/url annotation, "
@@ -321,6 +410,7 @@ class CodeServer(Component):
             "external_url": self.external_url,
             "secret_name": self.secret_name,
             "jupyter_url": self.jupyter["url"] if self.connected else "",
+            "user": self.user,
         }
 
     def summary(self, creds):
@@ -334,7 +424,7 @@ class CodeServer(Component):
         else:
             password = "Password: the one you set (%s)" % s.var("password")
         return [
-            "%s %s/%s" % (self.what, self.namespace, self.name),
+            "%s %s/%s%s" % (self.what, self.namespace, self.name, (" (user %s)" % self.user) if self.user else ""),
             ("Open: " + external) if external else (
                 "Open: %s port-forward svc/%s 8080:%s, then http://127.0.0.1:8080/"
                 % (self.kubectl, self.name, s["service_port"])),

@@ -473,10 +473,48 @@ class Engine:
         return self.result(status=report, summary=c.status_lines(report), healthy=report["healthy"])
 
 
+def merge_results(results):
+    """One task result for an instance and its per-user instances, in order:
+    changed if any changed, every change, diff, warning and summary line; the
+    first one's connection, with the others' under users."""
+    merged = dict(results[0])
+    merged["changes"] = [c for r in results for c in r.get("changes", [])]
+    merged["changed"] = any(r.get("changed") for r in results)
+    for key in ("diff", "warnings"):
+        items = [item for r in results for item in r.get(key, [])]
+        if items:
+            merged[key] = items
+    merged["summary"] = [line for r in results for line in r.get("summary", [])]
+    if "connection" in merged and len(results) > 1:
+        merged["connection"] = dict(merged["connection"], users={
+            r["connection"]["user"]: r["connection"] for r in results[1:] if "connection" in r})
+    return merged
+
+
+def run_all(components, make_engine):
+    """Run each component (an instance, then its per-user ones) after every
+    one of them passed validation: a bad entry changes nothing at all."""
+    for component in components:
+        component.validate()
+    results = []
+    for component in components:
+        try:
+            results.append(make_engine(component).run())
+        except EngineError as exc:
+            done = [c for r in results for c in r.get("changes", [])]
+            if not done:
+                raise
+            error = EngineError("%s (Done before: %s.)" % (exc, ", ".join(done)))
+            # The task reports changed: the instances before this one did change.
+            error.changed = True
+            raise error
+    return merge_results(results)
+
+
 def run(prefix, values, check_mode=False, diff=False):
     """Validate and run one instance; InvalidSettings and EngineError carry the message for the user."""
     engine = Engine(component_for(prefix, values), check_mode=check_mode, diff=diff)
     return engine.run()
 
 
-__all__ = ["COMPONENTS", "Engine", "EngineError", "InvalidSettings", "component_for", "run"]
+__all__ = ["COMPONENTS", "Engine", "EngineError", "InvalidSettings", "component_for", "merge_results", "run", "run_all"]

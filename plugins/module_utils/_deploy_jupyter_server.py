@@ -62,7 +62,9 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._server_config i
 from ansible_collections.remotedev.jupyter.plugins.module_utils._server_config_schema import CLASSES
 from ansible_collections.remotedev.jupyter.plugins.module_utils._users import (
     USERS_FILE_KEY,
+    kernels_by_user,
     resolve_users,
+    user_status_lines,
     user_summary,
     users_problems,
 )
@@ -496,6 +498,9 @@ class JupyterServer(Component):
         except ServerInfoError as exc:
             return {"error": str(exc)}
         info["kernelspecs"] = list(info["kernelspecs"])
+        if s["users"] or any(k.get("remotedev_user") for k in info["kernels"]):
+            # Who runs what: the extension names each kernel's user (remotedev_user).
+            info["users"] = kernels_by_user(info["kernels"], [u["name"] for u in s["users"]])
         return info
 
     def status_lines(self, report):
@@ -514,6 +519,7 @@ class JupyterServer(Component):
         else:
             lines.append("Server: not reachable from here: %s (set %s, e.g. after kubectl port-forward)"
                          % (report.get("error", "unknown error"), self.s.var("status_url")))
+        lines += user_status_lines(report.get("users") or [])
         execution = report.get("execution")
         if execution:
             line = "Execution: %s %s" % (execution["status"], (execution["stdout"] or "").strip())

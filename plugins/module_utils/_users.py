@@ -111,3 +111,48 @@ def resolve_users(users, existing, algorithm, generate_token):
 def user_summary(users):
     """Names and roles, for the converge summary (no credential)."""
     return ", ".join("%s (%s)" % (u["name"], u.get("role") or "user") for u in sorted(users, key=lambda u: u["name"]))
+
+
+# Kernels the remotedev_users extension could not attribute: started before
+# the server's last restart, or on a server without the extension.
+UNATTRIBUTED = "(not recorded)"
+
+
+def kernels_by_user(kernels, names):
+    """For the status report: each configured user (and any other owner the
+    server names, such as the instance identity _instance) with their running
+    kernels, newest activity first, and their last activity (the newest of
+    their kernels' last_activity). Kernels without an owner come last."""
+    owned = {name: [] for name in names}
+    for kernel in kernels:
+        owner = kernel.get("remotedev_user") or UNATTRIBUTED
+        owned.setdefault(owner, []).append({
+            "id": kernel.get("id", ""),
+            "name": kernel.get("name", ""),
+            "execution_state": kernel.get("execution_state", ""),
+            "last_activity": kernel.get("last_activity", ""),
+            "connections": kernel.get("connections", 0),
+        })
+    order = sorted((n for n in owned if n != UNATTRIBUTED), key=lambda n: (n not in names, n))
+    if UNATTRIBUTED in owned:
+        order.append(UNATTRIBUTED)
+    report = []
+    for owner in order:
+        # ISO 8601 timestamps of one server compare as text.
+        mine = sorted(owned[owner], key=lambda k: k["last_activity"] or "", reverse=True)
+        report.append({"name": owner, "kernels": mine, "last_activity": mine[0]["last_activity"] if mine else ""})
+    return report
+
+
+def user_status_lines(users):
+    """One line per user: the kernels (id, kernelspec, state, connections, last activity)."""
+    lines = []
+    for user in users:
+        if not user["kernels"]:
+            lines.append("User %s: no running kernel" % user["name"])
+            continue
+        kernels = "; ".join("%s %s %s connections=%s last_activity=%s" % (
+            k["id"], k["name"], k["execution_state"], k["connections"], k["last_activity"] or "-") for k in user["kernels"])
+        lines.append("User %s: %d kernel(s), last activity %s: %s" % (
+            user["name"], len(user["kernels"]), user["last_activity"] or "-", kernels))
+    return lines

@@ -183,6 +183,10 @@ CASES = [
     C("cs-jupyter-name", 'code_server_jupyter_name "Jupyter"', code_server_jupyter_name="Jupyter"),
     C("cs-env-token-file", "code_server_env[0] (JUPYTER_TOKEN_FILE): JUPYTER_TOKEN_FILE is set by the role itself",
       code_server_env=[{"name": "JUPYTER_TOKEN_FILE", "value": "/tmp/token"}]),
+    C("cs-user-name", "code_server_users[0].name must be a user of jupyter_server_users", code_server_users=[{"name": "ada_l"}]),
+    C("cs-user-short-password", "code_server_users[0] (ada).password is 3 characters long",
+      code_server_users=[{"name": "ada", "password": "abc"}]),
+    C("cs-user-unknown-key", "code_server_users.role. Supported parameters include", code_server_users=[{"name": "ada", "role": "user"}]),
     C("cs-dns-to-peer", "code_server_network_policy_dns_to[0] has unknown keys namespace", code_server_network_policy_dns_to=[{"namespace": "kube-system"}]),
 ]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from traitlets.config.loader import PyFileConfigLoader
@@ -223,11 +224,13 @@ def test_no_secret_in_the_output_at_any_verbosity(tmp_path):
               "code_server_jupyter_secret_name": "jupyter-localhost", **secrets_given}
     # Named users' passwords and tokens, and a hash given explicitly.
     users_secrets = {"ada-password": "ada-pw-" + "a" * 16, "ada-token": "ada-token-" + "b" * 32,
-                     "vic-token": "vic-token-" + "c" * 32}
+                     "vic-token": "vic-token-" + "c" * 32, "ada-code-password": "ada-code-pw-" + "d" * 16}
     values["jupyter_server_users"] = [
         {"name": "ada", "role": "user", "password": users_secrets["ada-password"], "token": users_secrets["ada-token"]},
         {"name": "vic", "role": "viewer", "token": users_secrets["vic-token"], "password_hash": HASH},
     ]
+    # ada's own code-server, connected with her token.
+    values["code_server_users"] = [{"name": "ada", "password": users_secrets["ada-code-password"]}]
     run = run_playbook(TEST_PLAYBOOKS / "render.yml", extra_vars=values, verbosity=4, diff=True,
                        env={"RENDER_DIR": str(tmp_path)})
     run.check()
@@ -241,3 +244,9 @@ def test_no_secret_in_the_output_at_any_verbosity(tmp_path):
     assert "jupyter-localhost-users" in rendered and "users.json" in rendered
     for name, value in users_secrets.items():
         assert value not in rendered and base64.b64encode(value.encode()).decode() not in rendered, name
+    ada = [d for d in yaml.safe_load_all((tmp_path / "code_server-ada.yaml").read_text()) if d]
+    pod = by_kind(ada, "Deployment")["spec"]["template"]
+    assert pod["metadata"]["labels"]["remotedev.jupyter/user"] == "ada"
+    token = next(v for v in pod["spec"]["volumes"] if v["name"] == "jupyter-token")
+    assert token["secret"]["secretName"] == "jupyter-localhost-users"
+    assert token["secret"]["items"] == [{"key": "token-ada", "path": "token"}]

@@ -837,3 +837,22 @@ def test_an_image_by_digest_is_deployed_as_given(make):
     component = make(image=ref)
     component.validate()
     assert main_container(component)["image"] == ref
+
+
+def test_jupyter_status_lines_list_users_and_their_kernels():
+    component = jupyter(users=[{"name": "ada", "role": "user"}, {"name": "bob", "role": "user"}])
+    report = {
+        "deployment": {"ready": 1, "replicas": 1, "image": "img"}, "pods": [],
+        "version": "2.17.0", "kernelspecs": ["python3"], "default_kernel": "python3",
+        "kernels": [{"id": "k1", "name": "python3", "execution_state": "busy", "connections": 1,
+                     "last_activity": "2026-12-01T02:00:00Z", "remotedev_user": "ada"}],
+        "users": [{"name": "ada", "last_activity": "2026-12-01T02:00:00Z",
+                   "kernels": [{"id": "k1", "name": "python3", "execution_state": "busy", "connections": 1,
+                                "last_activity": "2026-12-01T02:00:00Z"}]},
+                  {"name": "bob", "last_activity": "", "kernels": []}],
+    }
+    lines = component.status_lines(report)
+    assert "User ada: 1 kernel(s), last activity 2026-12-01T02:00:00Z: k1 python3 busy connections=1 " \
+           "last_activity=2026-12-01T02:00:00Z" in lines
+    assert "User bob: no running kernel" in lines
+    assert not any(line.startswith("User") for line in component.status_lines(dict(report, users=[])))

@@ -22,6 +22,8 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_engine i
     InvalidSettings,
     comparable,
     component_for,
+    merge_results,
+    run_all,
     to_yaml,
 )
 from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_client import RESOURCES, KubeError
@@ -651,6 +653,146 @@ def test_code_server_without_its_jupyter_server():
 def test_code_server_needs_the_namespace():
     with pytest.raises(EngineError, match="Run the jupyter_server role first"):
         engine(FakeClient(), "code_server").run()
+
+
+# ---------------------------------------------------------------- a code-server per user (code_server_users)
+
+
+def converge_with_users(client, check_mode=False, diff=False, **overrides):
+    shared = component_for("code_server", settings_for("code_server", **overrides))
+
+    def make(instance):
+        clock = FakeClock()
+        return Engine(instance, check_mode=check_mode, diff=diff, client=client, clock=clock, sleep=clock.sleep,
+                      poll_interval=1)
+
+    return run_all([shared] + shared.user_instances(), make)
+
+
+def users_jupyter(client, users=("ada", "bob")):
+    engine(client, users=[{"name": u, "role": "user"} for u in users]).run()
+
+
+def test_each_user_gets_a_code_server_with_their_token_file_volume_and_password():
+    client = FakeClient()
+    users_jupyter(client)
+    result = converge_with_users(client, users=[{"name": "ada"}, {"name": "bob", "password": "bob-code-pw-1"}])
+    for name in ("code-server-demo", "code-server-demo-ada", "code-server-demo-bob"):
+        for kind in ("Deployment", "Service", "PersistentVolumeClaim", "Secret", "NetworkPolicy"):
+            assert "created %s/%s" % (kind, name) in result["changes"]
+    pod = client.stored("Deployment", "code-server-demo-ada")["spec"]["template"]
+    assert pod["metadata"]["labels"]["app.kubernetes.io/instance"] == "demo-ada"
+    assert pod["metadata"]["labels"]["remotedev.jupyter/user"] == "ada"
+    volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "jupyter-token")
+    assert volume["secret"] == {"secretName": "jupyter-demo-users", "defaultMode": 0o440,
+                                "items": [{"key": "token-ada", "path": "token"}]}
+    home = next(v for v in pod["spec"]["volumes"] if v["name"] == "home")
+    assert home["persistentVolumeClaim"]["claimName"] == "code-server-demo-ada"
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+    assert env["JUPYTER_TOKEN_FILE"] == "/etc/jupyter-server/token"
+    users_secret = secret_data(client, "jupyter-demo-users")
+    assert users_secret["token-ada"] not in json.dumps(pod)
+    # The shared Service selects its own pods only, not the users'.
+    selector = client.stored("Service", "code-server-demo")["spec"]["selector"]
+    assert selector["app.kubernetes.io/instance"] == "demo"
+    ada, bob = secret_data(client, "code-server-demo-ada"), secret_data(client, "code-server-demo-bob")
+    assert ada["password"] != secret_data(client, "code-server-demo")["password"]
+    assert "password" not in bob  # given, so only its hash is kept
+    assert set(result["connection"]["users"]) == {"ada", "bob"}
+    assert any("code-server-demo-ada (user ada)" in line for line in result["summary"])
+    for secret in (ada["password"], users_secret["token-ada"], users_secret["token-bob"], "bob-code-pw-1"):
+        assert secret not in all_text(result)
+    again = converge_with_users(client, users=[{"name": "ada"}, {"name": "bob", "password": "bob-code-pw-1"}])
+    assert again["changed"] is False
+    assert secret_data(client, "code-server-demo-ada") == ada
+
+
+def test_a_users_new_token_rolls_only_that_users_code_server():
+    client = FakeClient()
+    users_jupyter(client)
+    converge_with_users(client, users=[{"name": "ada"}, {"name": "bob"}])
+    users = client.stored("Secret", "jupyter-demo-users")
+    del users["data"]["token-ada"]
+    users_jupyter(client)
+    again = converge_with_users(client, users=[{"name": "ada"}, {"name": "bob"}])
+    assert again["changes"] == ["updated Deployment/code-server-demo-ada"]
+
+
+def test_check_mode_and_diff_for_users_apply_nothing_and_show_no_secret():
+    client = FakeClient()
+    users_jupyter(client)
+    before = copy.deepcopy(client.objects)
+    result = converge_with_users(client, check_mode=True, diff=True, users=[{"name": "ada", "password": "ada-code-pw-1"}])
+    assert "would create Deployment/code-server-demo-ada" in result["changes"]
+    assert client.objects == before
+    assert any("code-server-demo-ada" in d["after_header"] for d in result["diff"])
+    assert "ada-code-pw-1" not in all_text(result)
+    assert secret_data(client, "jupyter-demo-users")["token-ada"] not in all_text(result)
+
+
+@pytest.mark.parametrize("users, message", [
+    ([{"name": "Ada"}], r"code_server_users\[0\]\.name must be a user"),
+    ([{"name": "ada.l"}], r"code_server_users\[0\]\.name must be a user"),
+    ([{"name": "ada"}, {"name": "ada"}], r"code_server_users\[1\] \(ada\): the name appears twice"),
+    ([{"name": "ada", "password": "short"}], r"code_server_users\[0\] \(ada\)\.password is 5 characters long"),
+    ([{"name": "ada", "password_hash": "nope"}], r"code_server_users\[0\] \(ada\)\.password_hash is not a hash"),
+    ([{"name": "ada", "ingress_hosts": ["Bad Host"]}], r"code_server_users\[0\] \(ada\)\.ingress_hosts must be DNS"),
+    ([{"name": "a" * 60}], r"must be at most 63 characters"),
+], ids=["upper-case", "dot", "twice", "short-password", "bad-hash", "bad-host", "too-long"])
+def test_bad_user_entries_change_nothing(users, message):
+    client = FakeClient()
+    users_jupyter(client)
+    before = copy.deepcopy(client.objects)
+    with pytest.raises(InvalidSettings, match=message):
+        converge_with_users(client, users=users)
+    assert client.objects == before
+
+
+def test_users_need_a_jupyter_server():
+    with pytest.raises(InvalidSettings, match="code_server_users needs a Jupyter Server"):
+        converge_with_users(FakeClient(), users=[{"name": "ada"}], jupyter_name="")
+
+
+def test_a_user_unknown_to_the_jupyter_server_is_named_and_left_untouched():
+    client = FakeClient()
+    users_jupyter(client, users=("ada",))
+    with pytest.raises(EngineError, match=r"user bob has no token in Secret jupyter-demo-users .*Done before: created") as failed:
+        converge_with_users(client, users=[{"name": "bob"}])
+    assert failed.value.changed is True
+    assert client.stored("Deployment", "code-server-demo-bob") is None
+
+
+def test_a_users_code_server_is_removed_by_state_absent_and_keeps_its_volume():
+    client = FakeClient()
+    users_jupyter(client)
+    converge_with_users(client, users=[{"name": "ada"}])
+    result = converge_with_users(client, users=[{"name": "ada", "state": "absent"}])
+    assert "deleted Deployment/code-server-demo-ada" in result["changes"]
+    assert client.stored("Deployment", "code-server-demo") is not None
+    assert client.stored("PersistentVolumeClaim", "code-server-demo-ada") is not None
+
+
+def test_a_users_ingress_only_for_its_own_hosts():
+    client = FakeClient()
+    users_jupyter(client)
+    converge_with_users(client, users=[{"name": "ada", "ingress_hosts": ["ada.code.example"]}, {"name": "bob"}],
+                        ingress_enabled=True, ingress_hosts=["team.code.example"])
+    rule_hosts = [r["host"] for r in client.stored("Ingress", "code-server-demo-ada")["spec"]["rules"]]
+    assert rule_hosts == ["ada.code.example"]
+    assert client.stored("Ingress", "code-server-demo-bob") is None
+
+
+def test_merge_results_keeps_order_and_reports_any_change():
+    first = {"changed": False, "changes": [], "summary": ["a"], "connection": {"name": "x", "user": ""}}
+    second = {"changed": True, "changes": ["created Service/x-ada"], "summary": ["b"], "warnings": ["w"],
+              "diff": [{"after_header": "x-ada"}], "connection": {"name": "x-ada", "user": "ada"}}
+    merged = merge_results([first, second])
+    assert merged["changed"] is True
+    assert merged["changes"] == ["created Service/x-ada"]
+    assert merged["summary"] == ["a", "b"]
+    assert merged["warnings"] == ["w"] and merged["diff"] == [{"after_header": "x-ada"}]
+    assert merged["connection"]["users"] == {"ada": {"name": "x-ada", "user": "ada"}}
+    assert merge_results([first]) == first
 
 
 # ---------------------------------------------------------------- render

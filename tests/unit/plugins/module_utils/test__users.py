@@ -17,6 +17,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils import _users as
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common import InvalidSettings
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_engine import component_for
 from ansible_collections.remotedev.jupyter.plugins.module_utils._password import hash_password, verify_hash
+from ansible_collections.remotedev.jupyter.plugins.module_utils._users import UNATTRIBUTED, kernels_by_user, user_status_lines
 from ansible_collections.remotedev.jupyter.tests.unit.plugins.module_utils.role_settings import settings_for
 
 VAR = "jupyter_server_users"
@@ -137,3 +138,42 @@ def test_users_secret_mounted_alone_and_outside_the_pod_checksum():
 def test_instance_credentials_switch():
     assert "c.UsersIdentityProvider.instance_credentials = False" in jupyter(
         users=[VIC], instance_credentials=False).config
+
+
+# ---------------------------------------------------------------- the status report: who runs what
+
+KERNELS = [
+    {"id": "k1", "name": "python3", "execution_state": "idle", "last_activity": "2026-12-01T01:00:00.000000Z",
+     "connections": 1, "remotedev_user": "ada"},
+    {"id": "k2", "name": "tools", "execution_state": "busy", "last_activity": "2026-12-01T02:00:00.000000Z",
+     "connections": 0, "remotedev_user": "ada"},
+    {"id": "k3", "name": "python3", "execution_state": "idle", "last_activity": "2026-12-01T00:30:00.000000Z",
+     "connections": 0, "remotedev_user": "_instance"},
+    {"id": "k4", "name": "python3", "execution_state": "idle", "last_activity": "2026-11-30T23:00:00.000000Z",
+     "connections": 0},
+]
+
+
+def test_kernels_by_user_lists_every_user_newest_first_and_unattributed_last():
+    report = kernels_by_user(KERNELS, ["bob", "ada"])
+    assert [u["name"] for u in report] == ["ada", "bob", "_instance", UNATTRIBUTED]
+    ada = report[0]
+    assert [k["id"] for k in ada["kernels"]] == ["k2", "k1"]
+    assert ada["last_activity"] == "2026-12-01T02:00:00.000000Z"
+    assert report[1] == {"name": "bob", "kernels": [], "last_activity": ""}
+    assert [k["id"] for k in report[3]["kernels"]] == ["k4"]
+    assert set(ada["kernels"][0]) == {"id", "name", "execution_state", "last_activity", "connections"}
+
+
+def test_kernels_by_user_without_kernels():
+    assert kernels_by_user([], ["ada"]) == [{"name": "ada", "kernels": [], "last_activity": ""}]
+    assert kernels_by_user([], []) == []
+
+
+def test_user_status_lines():
+    lines = user_status_lines(kernels_by_user(KERNELS, ["ada", "bob"]))
+    assert lines[0] == ("User ada: 2 kernel(s), last activity 2026-12-01T02:00:00.000000Z: "
+                        "k2 tools busy connections=0 last_activity=2026-12-01T02:00:00.000000Z; "
+                        "k1 python3 idle connections=1 last_activity=2026-12-01T01:00:00.000000Z")
+    assert lines[1] == "User bob: no running kernel"
+    assert lines[3].startswith("User (not recorded): 1 kernel(s)")
