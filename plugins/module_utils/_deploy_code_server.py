@@ -25,6 +25,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     container_security_context,
     deployment_object,
     egress_rules,
+    ingress_annotations,
     ingress_object,
     keyed_checksum,
     network_policy_object,
@@ -325,7 +326,8 @@ class CodeServer(Component):
                 egress=egress_rules(s, {"app.kubernetes.io/name": JUPYTER_APP} if self.connected else None)))
         objects.append(service_object(name, namespace, labels, self.selector, s["service_port"]))
         if s["ingress_enabled"]:
-            objects.append(ingress_object(name, namespace, labels, s["ingress_annotations"], s["ingress_class_name"],
+            annotations = ingress_annotations(s["ingress_class_annotations"], s["ingress_class_name"], s["ingress_annotations"])
+            objects.append(ingress_object(name, namespace, labels, annotations, s["ingress_class_name"],
                                           s["ingress_hosts"], s["ingress_tls_secret"]))
         objects.append(self.deployment(creds))
         return objects

@@ -37,6 +37,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_values impo
     peers_problems,
     quantity_problem,
     resources_problems,
+    shown,
     tolerations_problems,
 )
 
@@ -334,6 +335,30 @@ def egress_rules(s, server_selector=None):
     return rules
 
 
+def ingress_annotations(class_annotations, class_name, annotations):
+    """The Ingress's annotations: the defaults for its class (what that
+    controller needs for long-lived websockets), then the explicit ones, which
+    win key by key. No class named, no defaults: the controller is unknown."""
+    merged = dict((class_annotations or {}).get(class_name) or {}) if class_name else {}
+    merged.update(annotations or {})
+    return merged
+
+
+def class_annotations_problems(value):
+    """Problems of {ingress class name: {annotation: value}}, each naming its class."""
+    if not isinstance(value, dict):
+        return ["must be a mapping of ingress class names to annotations, got %s" % shown(value)]
+    problems = []
+    for class_name, annotations in value.items():
+        reason = dns_subdomain_problem(class_name)
+        if reason:
+            problems.append("[%s]: %s" % (shown(class_name), reason))
+            continue
+        problems.extend("[%s]: %s" % (class_name, reason)
+                        for reason in labels_problems(annotations, values_are_labels=False))
+    return problems
+
+
 def ingress_object(name, namespace, labels, annotations, class_name, hosts, tls_secret, path="/"):
     spec = {}
     if class_name:
@@ -566,6 +591,7 @@ def check_pod_values(problems, s):
     check_each(problems, s, "network_policy_egress_extra_to", peers_problems(s["network_policy_egress_extra_to"]))
     check_each(problems, s, "network_policy_egress_internet_except", cidrs_problems(s["network_policy_egress_internet_except"]))
     check_each(problems, s, "ingress_annotations", labels_problems(s["ingress_annotations"], values_are_labels=False))
+    check_each(problems, s, "ingress_class_annotations", class_annotations_problems(s["ingress_class_annotations"]))
     check_each(problems, s, "tolerations", tolerations_problems(s["tolerations"]))
     reason = keys_problem(s["affinity"], AFFINITY_KEYS, "the mapping")
     problems.check(not reason, "%s: %s." % (s.var("affinity"), reason))

@@ -23,6 +23,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     deep_merge,
     deployment_object,
     egress_rules,
+    ingress_annotations,
     ingress_object,
     keyed_checksum,
     metadata,
@@ -121,6 +122,7 @@ class JupyterServer(Component):
         problems.in_range("gpu_count", 0, 64)
         problems.in_range("cull_idle_timeout", 0, 31536000)
         problems.in_range("cull_interval", 1, 86400)
+        problems.in_range("websocket_ping_interval", 0, 3600, " seconds (0: no pings)")
         problems.in_range("token_length", MIN_TOKEN_LENGTH, 256)
         problems.min_length("token", MIN_TOKEN_LENGTH, "token", "one is generated once and kept")
         problems.min_length("password", MIN_PASSWORD_LENGTH, "password", "token login only")
@@ -253,6 +255,8 @@ class JupyterServer(Component):
                 "allow_origin": s["allow_origin"],
                 "terminals_enabled": s["terminals_enabled"],
                 "default_url": s["default_url"],
+                # Jupyter's own pings (its websocket handlers' mixin; milliseconds).
+                "tornado_settings": {"ws_ping_interval": s["websocket_ping_interval"] * 1000},
             },
             # Passwords are managed by the inventory (rotate_password); logging in
             # with the token must not let anyone set another one inside the pod.
@@ -349,7 +353,8 @@ class JupyterServer(Component):
             server_service_annotations(self.in_cluster_url, self.secret_name, TOKEN_KEY)))
         objects.append(self.deployment(creds))
         if s["ingress_enabled"]:
-            objects.append(ingress_object(name, namespace, labels, s["ingress_annotations"], s["ingress_class_name"],
+            annotations = ingress_annotations(s["ingress_class_annotations"], s["ingress_class_name"], s["ingress_annotations"])
+            objects.append(ingress_object(name, namespace, labels, annotations, s["ingress_class_name"],
                                           s["ingress_hosts"], s["ingress_tls_secret"], self.url_path))
         if s["route_enabled"]:
             objects.append(self.route())

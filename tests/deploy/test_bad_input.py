@@ -134,6 +134,10 @@ CASES = [
       jupyter_server_network_policy_egress_extra_to=[{"ipBlock": {"cidr": "10.1.2.3"}}]),
     J("ingress-annotation", 'jupyter_server_ingress_annotations: "nginx ingress/timeout"',
       jupyter_server_ingress_annotations={"nginx ingress/timeout": "60"}),
+    J("ingress-class-annotation-number", "jupyter_server_ingress_class_annotations[nginx]: the value of",
+      jupyter_server_ingress_class_annotations={"nginx": {"nginx.ingress.kubernetes.io/proxy-read-timeout": 3600}}),
+    J("ws-ping-negative", "jupyter_server_websocket_ping_interval=-5 is out of range: it must be 0-3600 seconds",
+      jupyter_server_websocket_ping_interval=-5),
     J("toleration", 'jupyter_server_tolerations[0]: operator "Is" is not Exists or Equal', jupyter_server_tolerations=[{"key": "gpu", "operator": "Is"}]),
     J("affinity", "jupyter_server_affinity: the mapping has unknown keys nodeSelector", jupyter_server_affinity={"nodeSelector": {}}),
     J("image-upper-case", 'jupyter_server_image: "Registry/Jupyter:1" is not an image reference', jupyter_server_image="Registry/Jupyter:1"),
@@ -187,6 +191,8 @@ CASES = [
     C("cs-user-short-password", "code_server_users[0] (ada).password is 3 characters long",
       code_server_users=[{"name": "ada", "password": "abc"}]),
     C("cs-user-unknown-key", "code_server_users.role. Supported parameters include", code_server_users=[{"name": "ada", "role": "user"}]),
+    C("cs-ingress-class-name", 'code_server_ingress_class_annotations["Nginx"]: "Nginx" is not a DNS subdomain name',
+      code_server_ingress_class_annotations={"Nginx": {}}),
     C("cs-dns-to-peer", "code_server_network_policy_dns_to[0] has unknown keys namespace", code_server_network_policy_dns_to=[{"namespace": "kube-system"}]),
 ]
 

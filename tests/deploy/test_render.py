@@ -171,6 +171,32 @@ def test_exposure_gpu_and_scheduling(render, kube):
     assert "169.254.0.0/16" in internet["to"][0]["ipBlock"]["except"]
 
 
+def test_websocket_keepalive_by_ingress_class(render, tmp_path):
+    """What long-lived websockets need: the controller's timeouts by ingress
+    class (explicit annotations win key by key) and the server's pings."""
+    run, docs = render(
+        **FIXED,
+        jupyter_server_ingress_enabled=True,
+        jupyter_server_ingress_class_name="nginx",
+        jupyter_server_ingress_hosts=["team-a.jupyter.example.test"],
+        jupyter_server_ingress_annotations={"nginx.ingress.kubernetes.io/proxy-read-timeout": "86400"},
+        jupyter_server_websocket_ping_interval=25,
+        code_server_ingress_enabled=True,
+        code_server_ingress_class_name="alb",
+        code_server_ingress_hosts=["team-a.code.example.test"],
+    )
+    run.check()
+    assert by_kind(docs["jupyter_server"], "Ingress")["metadata"]["annotations"] == {
+        "nginx.ingress.kubernetes.io/proxy-read-timeout": "86400",
+        "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
+    }
+    assert by_kind(docs["code_server"], "Ingress")["metadata"]["annotations"] == {
+        "alb.ingress.kubernetes.io/load-balancer-attributes": "idle_timeout.timeout_seconds=3600",
+    }
+    config = load_config(by_kind(docs["jupyter_server"], "ConfigMap"), tmp_path)
+    assert config.ServerApp.tornado_settings == {"ws_ping_interval": 25000}
+
+
 def test_code_server_gets_hash_config_and_the_jupyter_connection(render):
     run, docs = render(**FIXED, code_server_extensions=["ms-toolsai.jupyter", "ms-python.python"])
     run.check()

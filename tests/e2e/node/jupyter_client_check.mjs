@@ -14,8 +14,16 @@
 // names the CA to trust. With JUPYTER_CHECK_IDLE_SECONDS, the first kernel's
 // websocket is left idle that long and must still carry the next execution,
 // without reconnecting.
+//
+// With JUPYTER_CHECK_MIDDLEBOX_IDLE_SECONDS=N, every connection goes through a
+// middlebox that closes a TCP connection silent for N seconds, as load
+// balancers and proxies do (AWS's and ingress-nginx's 60 s): socat with its
+// inactivity timeout, between this client and the URL's host and port. Only the
+// server's websocket pings keep an idle kernel websocket open through it.
+import { spawn } from 'node:child_process';
 import dns from 'node:dns';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { KernelManager, KernelSpecAPI, ServerConnection } from '@jupyterlab/services';
 import WebSocket from 'ws';
 
@@ -26,6 +34,7 @@ for (const level of ['log', 'info', 'debug']) console[level] = (...args) => cons
 
 const CODE = 'import sys\nprint(sys.executable)\n6 * 7';
 const IDLE_SECONDS = Number(process.env.JUPYTER_CHECK_IDLE_SECONDS || 0);
+const MIDDLEBOX_IDLE_SECONDS = Number(process.env.JUPYTER_CHECK_MIDDLEBOX_IDLE_SECONDS || 0);
 
 // net and tls look dns.lookup up at each connection, so this covers fetch and ws.
 const systemLookup = dns.lookup;
@@ -36,6 +45,42 @@ dns.lookup = (hostname, options, callback) => {
   process.nextTick(() => (all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4)));
   return undefined;
 };
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// socat on a loopback port, forwarding to the URL's host and port; returns
+// the URL through it and the process (killed when this client exits).
+async function startMiddlebox(url, idleSeconds) {
+  const target = new URL(url);
+  const targetPort = target.port || (target.protocol === 'https:' ? 443 : 80);
+  const address = await new Promise((resolve, reject) => {
+    dns.lookup(target.hostname, (err, found) => (err ? reject(err) : resolve(found)));
+  });
+  const port = await freePort();
+  const socat = spawn('socat', ['-T', String(idleSeconds), `TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`,
+    `TCP:${address}:${targetPort}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // Neither keeps this client running; it dies with it.
+  socat.unref();
+  process.on('exit', () => socat.kill());
+  for (let tries = 0; ; tries += 1) {
+    const listening = await new Promise((resolve) => {
+      const probe = net.connect(port, '127.0.0.1', () => { probe.end(); resolve(true); }).once('error', () => resolve(false));
+    });
+    if (listening) break;
+    if (tries > 50 || socat.exitCode !== null) throw new Error(`the middlebox (socat) did not listen on port ${port}`);
+    await new Promise((resolve) => { setTimeout(resolve, 100); });
+  }
+  target.port = String(port);
+  return target.toString();
+}
 
 async function execute(kernel, name, result) {
   const future = kernel.requestExecute({ code: CODE, stop_on_error: true });
@@ -91,7 +136,8 @@ async function main() {
     console.error('usage: JUPYTER_TOKEN=... node jupyter_client_check.mjs URL [KERNEL...]');
     process.exit(2);
   }
-  const baseUrl = url.endsWith('/') ? url : `${url}/`;
+  let baseUrl = url.endsWith('/') ? url : `${url}/`;
+  if (MIDDLEBOX_IDLE_SECONDS > 0) baseUrl = await startMiddlebox(baseUrl, MIDDLEBOX_IDLE_SECONDS);
   const settings = ServerConnection.makeSettings({
     baseUrl,
     wsUrl: baseUrl.replace(/^http/, 'ws'),
@@ -112,7 +158,8 @@ async function main() {
     executions.push(await runIn(manager, name, executions.length ? 0 : IDLE_SECONDS));
   }
   manager.dispose();
-  emit(JSON.stringify({ default: specs.default, kernelspecs: names, executions }));
+  const middlebox = MIDDLEBOX_IDLE_SECONDS > 0 ? { idleSeconds: MIDDLEBOX_IDLE_SECONDS, url: baseUrl } : undefined;
+  emit(JSON.stringify({ default: specs.default, kernelspecs: names, executions, middlebox }));
 }
 
 main().catch((err) => {

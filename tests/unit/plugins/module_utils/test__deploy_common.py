@@ -282,6 +282,50 @@ def test_ingress_with_tls_class_annotations_and_path():
     assert ing["metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/proxy-body-size": "0"}
 
 
+CLASS_ANNOTATIONS = {
+    "nginx": {"nginx.ingress.kubernetes.io/proxy-read-timeout": "3600", "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600"},
+    "alb": {"alb.ingress.kubernetes.io/load-balancer-attributes": "idle_timeout.timeout_seconds=3600"},
+    "traefik": {},
+}
+
+
+@pytest.mark.parametrize(("class_name", "annotations", "expected"), [
+    ("nginx", {}, CLASS_ANNOTATIONS["nginx"]),
+    ("alb", {"alb.ingress.kubernetes.io/scheme": "internal"},
+     {"alb.ingress.kubernetes.io/load-balancer-attributes": "idle_timeout.timeout_seconds=3600",
+      "alb.ingress.kubernetes.io/scheme": "internal"}),
+    # explicit annotations win key by key
+    ("nginx", {"nginx.ingress.kubernetes.io/proxy-read-timeout": "86400"},
+     {"nginx.ingress.kubernetes.io/proxy-read-timeout": "86400", "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600"}),
+    ("traefik", {}, {}),
+    # a class without an entry, or no class (the cluster's default controller, unknown): only the explicit ones
+    ("nginx-internal", {"a.example/b": "c"}, {"a.example/b": "c"}),
+    ("", {"a.example/b": "c"}, {"a.example/b": "c"}),
+], ids=["nginx", "alb-plus-explicit", "explicit-wins", "traefik-none", "unknown-class", "no-class"])
+def test_ingress_annotations_by_class(class_name, annotations, expected):
+    assert dc.ingress_annotations(CLASS_ANNOTATIONS, class_name, annotations) == expected
+
+
+def test_ingress_annotations_leave_the_defaults_alone():
+    defaults = copy.deepcopy(CLASS_ANNOTATIONS)
+    dc.ingress_annotations(defaults, "nginx", {"nginx.ingress.kubernetes.io/proxy-read-timeout": "1"})
+    assert defaults == CLASS_ANNOTATIONS
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (CLASS_ANNOTATIONS, []),
+    ({"nginx": None}, ["[nginx]: must be a mapping, got null"]),
+    ({"nginx": {"nginx.ingress.kubernetes.io/proxy-read-timeout": 3600}}, ["[nginx]: the value of"]),
+    ({"Bad Class": {}}, ['["Bad Class"]: "Bad Class" is not a DNS subdomain name']),
+    (["nginx"], ["must be a mapping of ingress class names to annotations"]),
+], ids=["defaults", "entry-not-a-mapping", "number-value", "bad-class-name", "not-a-mapping"])
+def test_class_annotations_problems(value, expected):
+    problems = dc.class_annotations_problems(value)
+    assert len(problems) == len(expected)
+    for problem, start in zip(problems, expected):
+        assert problem.startswith(start), problem
+
+
 def test_security_contexts():
     pod = dc.pod_security_context(1000, 100)
     assert pod == {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 100, "fsGroup": 100,

@@ -148,7 +148,10 @@ def test_jupyter_ingress_object():
     assert ing["spec"]["ingressClassName"] == "nginx"
     assert ing["spec"]["tls"] == [{"hosts": ["jupyter.example", "alt.example"], "secretName": "jupyter-tls"}]
     assert [r["http"]["paths"][0]["path"] for r in ing["spec"]["rules"]] == ["/team/", "/team/"]
-    assert ing["metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/proxy-body-size": "0"}
+    # The nginx class's websocket timeouts (role defaults), then the explicit annotations.
+    assert ing["metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
+                                              "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
+                                              "nginx.ingress.kubernetes.io/proxy-body-size": "0"}
     assert component.external_url == "https://jupyter.example/team/"
     assert component.connection(JUPYTER_CREDS)["external_url"] == "https://jupyter.example/team/"
 
@@ -349,6 +352,23 @@ def test_jupyter_config_map_content():
     assert TOKEN not in config
     assert "argon2" not in config and "hashed_password" not in config
     assert "token" not in config.lower().replace("jupyter_token_file", "")
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({}, 10000),
+    ({"websocket_ping_interval": 45}, 45000),
+    ({"websocket_ping_interval": 0}, 0),
+    # jupyter_server_settings still wins, and keeps the role's value out only where it says so
+    ({"settings": {"ServerApp": {"tornado_settings": {"ws_ping_interval": 5000}}}}, 5000),
+], ids=["default", "seconds-to-ms", "off", "settings-win"])
+def test_jupyter_websocket_ping_interval(overrides, expected):
+    config = jupyter(**overrides).config
+    assert "c.ServerApp.tornado_settings = {'ws_ping_interval': %d}" % expected in config
+
+
+def test_code_server_ingress_gets_its_class_defaults():
+    ing = by_kind(objects_of(code_server(ingress_enabled=True, ingress_hosts=["code.example"], ingress_class_name="alb")))["Ingress"]
+    assert ing["metadata"]["annotations"] == {"alb.ingress.kubernetes.io/load-balancer-attributes": "idle_timeout.timeout_seconds=3600"}
 
 
 def test_jupyter_user_labels_do_not_override_ours():
@@ -742,6 +762,9 @@ def problems_of(component):
     ({"image": "bad image"}, "jupyter_server_image: \"bad image\" is not an image reference"),
     ({"token": "abc"}, "jupyter_server_token is 3 characters long: an explicit token must have at least 32"),
     ({"password": "a"}, "jupyter_server_password is 1 characters long: an explicit password must have at least 8"),
+    ({"websocket_ping_interval": -1}, "jupyter_server_websocket_ping_interval=-1 is out of range: it must be 0-3600 seconds"),
+    ({"ingress_class_annotations": {"nginx": {"nginx.ingress.kubernetes.io/proxy-read-timeout": 3600}}},
+     "jupyter_server_ingress_class_annotations[nginx]: the value of"),
 ])
 def test_jupyter_validation_names_the_variable(overrides, fragment):
     assert fragment in problems_of(jupyter(**overrides))
@@ -758,6 +781,7 @@ def test_jupyter_validation_names_the_variable(overrides, fragment):
     ({"ingress_enabled": True}, "code_server_ingress_enabled needs code_server_ingress_hosts"),
     ({"env": [{"name": 3}]}, "code_server_env[0] has no name"),
     ({"password": "seven77"}, "code_server_password is 7 characters long: an explicit password must have at least 8"),
+    ({"ingress_class_annotations": {"Nginx": {}}}, 'code_server_ingress_class_annotations["Nginx"]: "Nginx" is not a DNS subdomain'),
 ])
 def test_code_server_validation_names_the_variable(overrides, fragment):
     assert fragment in problems_of(code_server(**overrides))
