@@ -97,8 +97,8 @@ class ActionModule(ActionBase):
         if component not in COMPONENTS:
             return dict(result, failed=True, msg="component must be one of %s, got %r"
                         % (", ".join(sorted(COMPONENTS)), component))
-        if mode not in ("converge", "status"):
-            return dict(result, failed=True, msg="mode must be converge or status, got %r" % (mode,))
+        if mode not in ("converge", "status", "validate"):
+            return dict(result, failed=True, msg="mode must be converge, status or validate, got %r" % (mode,))
 
         values, errors = self.settings(component, task_vars)
         if errors:
@@ -108,7 +108,7 @@ class ActionModule(ActionBase):
         try:
             engine = Engine(component_for(component, short), check_mode=bool(self._play_context.check_mode),
                             diff=bool(self._play_context.diff), run_command=run_command)
-            outcome = engine.status() if mode == "status" else engine.run()
+            outcome = {"status": engine.status, "validate": engine.validate}.get(mode, engine.run)()
         except (InvalidSettings, EngineError) as exc:
             return dict(result, failed=True, changed=False, msg=str(exc))
         result.update(outcome)
