@@ -16,7 +16,7 @@ from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from conftest import PLAYBOOKS, REGISTRY, run_playbook
+from conftest import PLAYBOOKS, REGISTRY, REPO, TEST_PLAYBOOKS, run_playbook
 
 PINNED = f"{REGISTRY}/remotedev/jupyter-server:pinned-in-group-vars"
 PINNED_CODE_SERVER = f"{REGISTRY}/remotedev/code-server:pinned-in-group-vars"
@@ -187,3 +187,14 @@ def test_default_kernel_follows_image_default_kernel(render):
     configmap = next(d for d in documents["jupyter_server"] if d["kind"] == "ConfigMap")
     assert "c.MappingKernelManager.default_kernel_name = 'python3'" in configmap["data"]["jupyter_server_config.py"]
 
+
+def test_example_eks_environment_passes_validation():
+    """inventory/example's eks environment (docs/production-eks.md) with its
+    vault's keys (vault.yml.example's placeholders) passes both roles' checks."""
+    run = run_playbook(TEST_PLAYBOOKS / "validate.yml", "-i", str(REPO / "inventory" / "example"), "--limit", "eks",
+                       "-e", f"@{REPO / 'inventory' / 'example' / 'group_vars' / 'eks' / 'vault.yml.example'}")
+    assert run.rc == 0, run.summary()
+    checked = [t for t in run.task(" : Check the ") if not t.skipped]
+    assert sorted((t.host, t.task.split(" : ")[0]) for t in checked) == [
+        ("eks-team-a", "remotedev.jupyter.code_server"), ("eks-team-a", "remotedev.jupyter.jupyter_server"),
+        ("eks-team-b", "remotedev.jupyter.jupyter_server")], [(t.host, t.task) for t in checked]
