@@ -177,6 +177,20 @@ def test_status_refuses_one_port_forward_url_for_many_instances(tmp_path, kube_e
     assert not run.ran("Ask the cluster and the server")
 
 
+def test_status_without_a_url_and_with_one_url_per_host_goes_past_the_check(tmp_path, kube_env):
+    """The check itself must not fail where it has nothing to say (no URL, or
+    one per host); the instances are not deployed, which the step after it says."""
+    namespace = fresh_namespace()
+    for hosts in ({"team-a": {"team": "team-a"}, "team-b": {"team": "team-b"}},
+                  {"team-a": {"team": "team-a", "jupyter_server_status_url": "http://127.0.0.1:8801/"},
+                   "team-b": {"team": "team-b", "jupyter_server_status_url": "http://127.0.0.1:8802/"}}):
+        inventory = write_inventory(tmp_path / secrets.token_hex(2), namespace, hosts)
+        run = run_playbook(PLAYBOOKS / "status.yml", "-i", inventory, env=kube_env)
+        assert run.rc != 0
+        assert run.ran("Ask the cluster and the server"), run.summary()
+        assert "is not deployed" in run.failure, run.summary()
+
+
 def test_default_kernel_follows_image_default_kernel(render):
     """runbook-add-a-kernel: image_default_kernel in the inventory reaches the
     server's config (the image's own file is hidden by the ConfigMap)."""
