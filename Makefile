@@ -1,4 +1,4 @@
-# remotedev.jupyter: one entry point for set-up, the demo and the tests.
+# remotedev.jupyter: one entry point for set-up, the local deployment (make deploy) and the tests.
 #
 #   make deploy local cluster (unless KUBECONFIG is set), images, deploy, how to connect
 #   make test   every test: lint, sanity, units, functional, cluster, images, deploy,
@@ -34,7 +34,7 @@ help: ## list the targets
 # ---------------------------------------------------------------- set-up
 
 .PHONY: deps system-deps venv lint-venv checkov-venv collection
-deps: system-deps venv lint-venv checkov-venv collection ## install everything the demo and the tests need
+deps: system-deps venv lint-venv checkov-venv collection ## install everything make deploy and the tests need
 
 system-deps: ## Debian packages (apt, needs root)
 	scripts/install-system-deps.sh

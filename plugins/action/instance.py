@@ -98,8 +98,8 @@ class ActionModule(ActionBase):
         if component not in COMPONENTS:
             return dict(result, failed=True, msg="component must be one of %s, got %r"
                         % (", ".join(sorted(COMPONENTS)), component))
-        if mode not in ("converge", "status"):
-            return dict(result, failed=True, msg="mode must be converge or status, got %r" % (mode,))
+        if mode not in ("converge", "status", "validate"):
+            return dict(result, failed=True, msg="mode must be converge, status or validate, got %r" % (mode,))
 
         values, errors = self.settings(component, task_vars)
         if errors:
@@ -115,6 +115,8 @@ class ActionModule(ActionBase):
             instance = component_for(component, short)
             if mode == "status":
                 outcome = engine_for(instance).status()
+            elif mode == "validate":
+                outcome = engine_for(instance).validate()
             else:
                 # code_server_users: one code-server per user, after the shared one.
                 outcome = run_all([instance] + list(getattr(instance, "user_instances", list)()), engine_for)

@@ -213,9 +213,9 @@ class CodeServer(Component):
     def preflight(self, client, check_mode):
         super().preflight(client, check_mode)
         if self.s["state"] == "present" and self.connected:
-            self.facts["jupyter"] = self.find_jupyter_server(client)
+            self.facts["jupyter"] = self.find_jupyter_server(client, check_mode)
 
-    def find_jupyter_server(self, client):
+    def find_jupyter_server(self, client, check_mode=False):
         """URL, token Secret and key of the Jupyter Server: explicit settings win,
         else what the server's Service says (the client contract)."""
         s = self.s
@@ -230,6 +230,12 @@ class CodeServer(Component):
                 secret_name, token_key = found_secret, found_key or token_key
         secret = client.get("v1", "Secret", secret_name, self.namespace) if secret_name else None
         token = ((secret or {}).get("data") or {}).get(token_key)
+        if (not url or token is None) and check_mode:
+            # A preview of a new team: the Jupyter Server's own preview ran just
+            # before, as a dry run, so there is nothing to find yet.
+            self.warnings.append("Jupyter Server %s is not in namespace %s yet: the preview assumes the one this run "
+                                 "would deploy." % (self.jupyter_name, self.namespace))
+            return {"url": url, "secret_name": secret_name or self.jupyter_name, "token_key": token_key}
         if url and token is None and self.user:
             raise PreflightError(
                 "code_server_users: user %s has no token in Secret %s (key %s): list the user in jupyter_server_users "
@@ -314,7 +320,8 @@ class CodeServer(Component):
     def objects(self, creds):
         s = self.s
         name, namespace, labels = self.name, self.namespace, self.labels
-        objects = [
+        objects = [self.pull_secret()] if self.pull_secret() is not None else []
+        objects += [
             # The config file is in the Secret, with the hashed password: no ConfigMap.
             secret_object(self.secret_name, namespace, labels, creds["secret_data"]),
             pvc_object(name, namespace, labels, s["storage_access_mode"], s["storage_class"], s["storage_size"]),
@@ -370,7 +377,7 @@ class CodeServer(Component):
             "enableServiceLinks": False,
             "securityContext": pod_security_context(s["uid"], s["gid"]),
         }
-        pod.update(pod_scheduling(s["image_pull_secrets"], s["node_selector"], s["tolerations"], s["affinity"]))
+        pod.update(pod_scheduling(self.pull_secret_names, s["node_selector"], s["tolerations"], s["affinity"]))
         if s["extensions"]:
             pod["initContainers"] = [self.extensions_installer(config_file, installer_mounts)]
         pod["containers"] = [container]

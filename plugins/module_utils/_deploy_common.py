@@ -610,6 +610,28 @@ def check_pod_values(problems, s):
                    % (s.var("field_manager"), json.dumps(s["field_manager"])))
 
 
+def pull_config_problem(config):
+    """Why a Docker config JSON is not one a kubelet can use (None when it is);
+    never quotes the value: it holds registry credentials."""
+    try:
+        parsed = json.loads(config)
+    except ValueError:
+        return "is not JSON"
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("auths"), dict) or not parsed["auths"]:
+        return 'is not a Docker config ({"auths": {"<registry>": {"auth": "..."}}})'
+    bad = sorted(str(k) for k, v in parsed["auths"].items() if not isinstance(v, dict))
+    if bad:
+        return "has auths entries that are not mappings (%s)" % ", ".join(bad)
+    return None
+
+
+def check_pull_config(problems, s):
+    config = s["image_pull_dockerconfigjson"]
+    if config:
+        reason = pull_config_problem(config)
+        problems.check(not reason, "%s %s (the value is not shown)." % (s.var("image_pull_dockerconfigjson"), reason))
+
+
 def check_render_dest(problems, s):
     """The render writes on the controller (the action plugin's side): its directory must be there."""
     if not s["render_only"]:

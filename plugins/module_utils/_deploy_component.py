@@ -20,12 +20,14 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
     check_image,
     check_ingress,
     check_pod_values,
+    check_pull_config,
     check_render_dest,
     common_labels,
     container_security_context,
     external_url,
     http_probes,
     kubectl_command,
+    secret_object,
     selector_labels,
     service_url,
 )
@@ -42,6 +44,11 @@ def generate_secret(length, alphabet):
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 CHECKSUM_KEY_LENGTH = 64
+# What check mode shows as the image of a first deploy that names none (site.yml
+# builds it in the same run): a preview must not stop on an image that does not
+# exist yet. The API server accepts it in a dry run; a converge never applies it.
+IMAGE_PLACEHOLDER = "<image built by site.yml, or set %s>"
+PULL_SECRET_KEY = ".dockerconfigjson"
 
 
 def checksum_key(existing):
@@ -119,6 +126,7 @@ class Component:
         check_env(problems, s, self.reserved_env)
         check_pod_values(problems, s)
         check_render_dest(problems, s)
+        check_pull_config(problems, s)
 
     single_replica_reason = ""
     # Environment variables the component sets itself, which the user's env must
@@ -140,34 +148,69 @@ class Component:
             raise PreflightError(
                 "StorageClass %s (%s) does not exist; the %s PVC would stay Pending. Nothing was changed."
                 % (s["storage_class"], s.var("storage_class"), self.data_volume))
-        self.check_pull_secrets(client)
+        self.check_pull_secrets(client, check_mode)
         facts["running_image"] = ""
         if not s["image"].strip() and facts["namespace_exists"]:
             running = client.get("apps/v1", "Deployment", self.name, self.namespace)
             containers = (((running or {}).get("spec") or {}).get("template") or {}).get("spec", {}).get("containers", [])
             facts["running_image"] = next((c.get("image", "") for c in containers if c.get("name") == self.container), "")
-        if not self.image:
+        if not self.image and check_mode:
+            facts["running_image"] = IMAGE_PLACEHOLDER % s.var("image")
+            self.warnings.append(
+                "%s is empty and %s runs no image yet: the preview shows a placeholder image. Deploy it with "
+                "playbooks/site.yml (builds the image, then deploys it) or set %s."
+                % (s.var("image"), self.title, s.var("image")))
+        elif not self.image:
             raise PreflightError(
-                "%s is empty and %s runs no image yet to keep. Set it to a pullable image reference, e.g. the "
-                "image_built_ref of the remotedev.jupyter.image role (playbooks/site.yml does this). Nothing was changed."
-                % (s.var("image"), self.title))
+                "%s is empty and %s runs no image yet to keep. On a first deploy run playbooks/site.yml (it builds "
+                "the image and deploys it), or set %s to a pullable image reference (pin one in the inventory: "
+                "build_image prints it). Nothing was changed." % (s.var("image"), self.title, s.var("image")))
 
     def missing_namespace_message(self):
         return "Namespace %s does not exist. Nothing was changed." % self.namespace
 
-    def check_pull_secrets(self, client):
+    def check_pull_secrets(self, client, check_mode=False):
+        """The pull secrets the inventory names must exist before the first change;
+        the one the role manages (image_pull_dockerconfigjson) is created after
+        the namespace and before the Deployment, so it is not looked for."""
         s = self.s
         wanted = s["image_pull_secrets"]
         if not wanted:
             return
-        if self.facts["namespace_exists"]:
-            missing = [n for n in wanted if client.get("v1", "Secret", n, self.namespace) is None]
-        else:
-            missing = list(wanted)
+        if not self.facts["namespace_exists"]:
+            raise PreflightError(
+                "Namespace %s does not exist yet, so it holds none of the image pull secrets %s (%s)%s. Either give "
+                "the registry's credentials in %s (the role then creates the Secret %s after the namespace and "
+                "before the pods), or create the namespace and the Secrets first (the role adopts and labels an "
+                "existing namespace). Nothing was changed."
+                % (self.namespace, ", ".join(wanted), s.var("image_pull_secrets"),
+                   " (a check-mode preview fails as the converge would)" if check_mode else "",
+                   s.var("image_pull_dockerconfigjson"), self.pull_secret_name))
+        missing = [n for n in wanted if client.get("v1", "Secret", n, self.namespace) is None]
         if missing:
             raise PreflightError(
                 "Image pull secret(s) %s not found in namespace %s (%s); pods could not pull the image. "
                 "Nothing was changed." % (", ".join(missing), self.namespace, s.var("image_pull_secrets")))
+
+    @property
+    def pull_secret_name(self):
+        """The Secret of type kubernetes.io/dockerconfigjson the role manages."""
+        return self.name + "-pull"
+
+    @property
+    def pull_secret_names(self):
+        """imagePullSecrets of the pod: the managed one first, then the inventory's."""
+        managed = [self.pull_secret_name] if self.s["image_pull_dockerconfigjson"] else []
+        return managed + [n for n in self.s["image_pull_secrets"] if n not in managed]
+
+    def pull_secret(self):
+        """The managed pull Secret, or None without credentials."""
+        config = self.s["image_pull_dockerconfigjson"]
+        if not config:
+            return None
+        obj = secret_object(self.pull_secret_name, self.namespace, self.labels, {PULL_SECRET_KEY: config})
+        obj["type"] = "kubernetes.io/dockerconfigjson"
+        return obj
 
     @property
     def image(self):
@@ -211,7 +254,7 @@ class Component:
 
     def optional_named(self):
         """[(apiVersion, kind, name, enabled)] of objects with names of their own that may be switched off."""
-        return []
+        return [("v1", "Secret", self.pull_secret_name, bool(self.s["image_pull_dockerconfigjson"]))]
 
     def removable(self):
         """[(apiVersion, kind)] of every object teardown removes (not the PVC, not the

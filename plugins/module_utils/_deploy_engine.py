@@ -181,9 +181,18 @@ class Engine:
             if self._client is not None:
                 self._client.close()
 
+    def validate(self):
+        """Only the checks that need no cluster: a playbook runs this for every
+        role before the first change of any (playbooks/deploy.yml)."""
+        self.c.validate()
+        self.warnings.extend(self.c.warnings)
+        return self.result(summary=["%s: the settings are valid." % self.c.title])
+
     def preflight(self):
+        known = len(self.c.warnings)
         try:
             self.c.preflight(self.client, self.check_mode)
+            self.warnings.extend(self.c.warnings[known:])
         except PreflightError as exc:
             raise EngineError(str(exc))
         except KubeError as exc:
@@ -203,6 +212,12 @@ class Engine:
         objects = c.objects(creds)
         namespace_ready = c.facts.get("namespace_exists")
         if namespace_ready and not self.check_mode:
+            # The check pod pulls with the managed pull Secret: it must be current first.
+            pull_secret = c.pull_secret()
+            if pull_secret is not None:
+                self.apply(pull_secret)
+                objects = [o for o in objects if o is not pull_secret and not (
+                    o["kind"] == "Secret" and o["metadata"]["name"] == c.pull_secret_name)]
             self.check_new_images(next(o for o in objects if o["kind"] == "Deployment"))
         # In a namespace this run creates, nothing exists yet: no need to ask.
         new_namespace = not namespace_ready
@@ -250,8 +265,9 @@ class Engine:
                 "no node takes it: %s" % outcome[1] if outcome[0] == "unschedulable" else outcome[1])
             raise EngineError(
                 "%s: the new image %s cannot be pulled (%s; checked with pod %s, pull secrets %s), so the running "
-                "pod was left alone. Nothing was changed." % (
-                    c.title, ", ".join(images), why, name, ", ".join(self.s["image_pull_secrets"]) or "none"))
+                "pod was left alone. %s" % (
+                    c.title, ", ".join(images), why, name, ", ".join(c.pull_secret_names) or "none",
+                    self.changed_so_far() if self.changes else "Nothing was changed."))
 
     def wait_for_pull(self, name):
         deadline = self.clock() + self.s["wait_timeout"]

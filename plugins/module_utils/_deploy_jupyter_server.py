@@ -96,6 +96,8 @@ RESERVED_TRAITS = {
 RESERVED_ENV = ("JUPYTER_CONFIG_PATH", "JUPYTER_TOKEN_FILE")
 ANY_ORIGIN_PATTERNS = (".*", "^.*$", ".+", "^.+$", ".*$", "^.*")
 POD_SECURITY_VERSION = re.compile(r"^(latest|v1\.[0-9]{1,3})$")
+# jupyter_client's kernelspec names (KernelSpecManager's _kernel_name_pat).
+KERNEL_NAME = re.compile(r"^[a-z0-9._-]+$", re.IGNORECASE)
 
 
 class JupyterServer(Component):
@@ -126,6 +128,17 @@ class JupyterServer(Component):
         problems.in_range("token_length", MIN_TOKEN_LENGTH, 256)
         problems.min_length("token", MIN_TOKEN_LENGTH, "token", "one is generated once and kept")
         problems.min_length("password", MIN_PASSWORD_LENGTH, "password", "token login only")
+        # An explicit token is the inventory's: a regenerated one would be set back
+        # by the next deploy, so rotating it means changing it there.
+        problems.check(not (s["regenerate_token"] and s["token"]),
+                       "%s (rotate_token=true) cannot replace %s, which is set explicitly: the next deploy would put "
+                       "the old one back. Change %s in the inventory (vault) and run the deploy, or remove it there "
+                       "so that a generated token is kept in the cluster."
+                       % (s.var("regenerate_token"), s.var("token"), s.var("token")))
+        for name in ("default_kernel", "status_kernel"):
+            problems.check(not s[name] or bool(KERNEL_NAME.fullmatch(s[name])),
+                           "%s must be a kernelspec name (letters, digits, '.', '_', '-'; got %s)."
+                           % (s.var(name), json.dumps(s[name])))
         problems.check(not re.search(r"[^\x21-\x7e]", s["token"]),
                        "%s holds whitespace, control or non-ASCII characters: it travels in URLs and headers."
                        % s.var("token"))
@@ -263,6 +276,9 @@ class JupyterServer(Component):
             "PasswordIdentityProvider": {"allow_password_change": False},
             "KernelManager": {"transport": s["kernel_transport"]},
             "MappingKernelManager": {
+                # The image's own default is hidden by the ConfigMap mounted over
+                # /etc/jupyter, so the role sets it (from image_default_kernel by default).
+                **({"default_kernel_name": s["default_kernel"]} if s["default_kernel"] else {}),
                 "cull_idle_timeout": s["cull_idle_timeout"],
                 "cull_interval": s["cull_interval"],
                 "cull_connected": s["cull_connected"],
@@ -337,6 +353,8 @@ class JupyterServer(Component):
         if s["namespace_create"]:
             objects.append(namespace_object(namespace, pod_security_labels(
                 s["pod_security_level"], s["pod_security_version"], s["namespace_labels"])))
+        if self.pull_secret() is not None:
+            objects.append(self.pull_secret())
         objects.append(secret_object(self.secret_name, namespace, labels, creds["secret_data"]))
         if creds.get("users_data") is not None:
             objects.append(secret_object(self.users_secret_name, namespace, labels, creds["users_data"]))
@@ -396,7 +414,7 @@ class JupyterServer(Component):
             "terminationGracePeriodSeconds": s["termination_grace_period"],
             "securityContext": pod_security_context(s["uid"], s["gid"]),
         }
-        pod.update(pod_scheduling(s["image_pull_secrets"], s["node_selector"], s["tolerations"], s["affinity"],
+        pod.update(pod_scheduling(self.pull_secret_names, s["node_selector"], s["tolerations"], s["affinity"],
                                   s["priority_class_name"]))
         pod["containers"] = [container]
         pod["volumes"] = [
@@ -437,7 +455,7 @@ class JupyterServer(Component):
         return [("route.openshift.io/v1", "Route", self.s["route_enabled"])] + super().optional_kinds()
 
     def optional_named(self):
-        return [("v1", "Secret", self.users_secret_name, bool(self.s["users"]))]
+        return [("v1", "Secret", self.users_secret_name, bool(self.s["users"]))] + super().optional_named()
 
     def removable(self):
         return [("route.openshift.io/v1", "Route")] + super().removable()
@@ -497,9 +515,11 @@ class JupyterServer(Component):
             client = JupyterServerClient(url, token=secret.get(TOKEN_KEY), validate_certs=s["status_validate_certs"])
             info = probe(client)
             if s["status_code"] and not check_mode:
-                kernel = resolve_kernel(None, info["default_kernel"], info["kernelspecs"], client.shown_url)
+                kernel = resolve_kernel(s["status_kernel"] or None, info["default_kernel"], info["kernelspecs"],
+                                        client.shown_url)
                 execution = run_in_new_kernel(client, kernel, s["status_code"], 60)
                 info["execution"] = {k: execution.get(k, "") for k in ("status", "stdout", "ename", "evalue")}
+                info["execution"]["kernel"] = kernel
         except ServerInfoError as exc:
             return {"error": str(exc)}
         info["kernelspecs"] = list(info["kernelspecs"])
@@ -527,7 +547,8 @@ class JupyterServer(Component):
         lines += user_status_lines(report.get("users") or [])
         execution = report.get("execution")
         if execution:
-            line = "Execution: %s %s" % (execution["status"], (execution["stdout"] or "").strip())
+            line = "Execution on kernel %s: %s %s" % (execution.get("kernel", "?"), execution["status"],
+                                                      (execution["stdout"] or "").strip())
             if execution["ename"]:
                 line += " %s: %s" % (execution["ename"], execution["evalue"])
             lines.append(line)

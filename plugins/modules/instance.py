@@ -42,8 +42,10 @@ options:
       - V(status) only reads (the Deployment, its pods, and for C(jupyter_server) the server's own API with the
         token from the Secret) and reports; supported for C(jupyter_server). The one exception is the role's
         C(jupyter_server_status_code), run in a new kernel when given, and never in check mode.
+      - V(validate) only checks the variables (every check that needs no cluster) and contacts nothing; the
+        C(deploy) playbook runs it for every role before the first change of any.
     type: str
-    choices: [converge, status]
+    choices: [converge, status, validate]
     default: converge
 extends_documentation_fragment:
   - remotedev.jupyter._attributes

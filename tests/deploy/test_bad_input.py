@@ -160,7 +160,14 @@ CASES = [
     J("storage-class", "StorageClass no-such-class (jupyter_server_storage_class) does not exist", jupyter_server_storage_class="no-such-class"),
     # (A cluster without the Route API is refused too: unit-tested, tests/unit/.../test__deploy_engine.py;
     # the local cluster serves route.openshift.io/v1 since it installs the CRD, see test_render.py.)
-    J("pull-secret-missing", "Image pull secret(s) no-such-secret not found", jupyter_server_image_pull_secrets=["no-such-secret"]),
+    # A new namespace cannot hold them yet: the message says how to order it (issue 17).
+    J("pull-secret-missing", "does not exist yet, so it holds none of the image pull secrets no-such-secret",
+      jupyter_server_image_pull_secrets=["no-such-secret"]),
+    J("pull-config-not-json", "jupyter_server_image_pull_dockerconfigjson is not JSON (the value is not shown)",
+      jupyter_server_image_pull_dockerconfigjson="user:secret-pull-pw"),
+    J("regenerate-explicit-token", "jupyter_server_regenerate_token (rotate_token=true) cannot replace jupyter_server_token",
+      jupyter_server_regenerate_token=True, jupyter_server_token="t" * 40),
+    J("default-kernel", 'jupyter_server_default_kernel must be a kernelspec name', jupyter_server_default_kernel="python 3"),
     # ------------------------------------------------ code-server
     C("cs-extension-flag", 'code_server_extensions[0]: "--user-data-dir=/tmp/x" is neither an extension id',
       code_server_extensions=["--user-data-dir=/tmp/x"]),
@@ -200,6 +207,10 @@ CASES = [
 CASES.append(Case("cs-without-jupyter", "code_server", {
     "code_server_namespace": "kube-public", "code_server_jupyter_name": "jupyter-none"},
     "Jupyter Server jupyter-none not found in namespace kube-public", namespace_is_fresh=False))
+CASES.append(Case("cs-pull-secret-missing", "code_server", {
+    "code_server_namespace": "kube-public", "code_server_image_pull_secrets": ["no-such-cs-secret"]},
+    "Image pull secret(s) no-such-cs-secret not found in namespace kube-public (code_server_image_pull_secrets)",
+    namespace_is_fresh=False))
 
 
 @pytest.fixture(scope="module")

@@ -941,3 +941,150 @@ def test_a_check_pod_no_node_takes_fails_after_the_wait_timeout():
     with pytest.raises(EngineError, match=r"cannot be pulled \(no node takes it: 0/1 nodes are available;"):
         engine(client, image="registry.example/jupyter-server:2.0", wait_timeout=30, clock=clock).run()
     assert clock.now == pytest.approx(30, abs=1)
+
+
+# ---------------------------------------------------------------- issue 17: first deploys as the runbooks run them
+
+
+PLACEHOLDER = "<image built by site.yml, or set jupyter_server_image>"
+
+
+def deployment_image(obj):
+    return obj["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+@pytest.mark.parametrize("namespace_exists", [False, True], ids=["new-namespace", "existing-namespace"])
+def test_check_mode_without_an_image_previews_a_placeholder(namespace_exists):
+    """deploy --check --diff before the first site run: a plan, not 'image is empty'."""
+    client = FakeClient()
+    if namespace_exists:
+        client.add(namespace())
+    result = engine(client, check_mode=True, diff=True, image="").run()
+    after = next(yaml.safe_load(d["after"]) for d in result["diff"] if d["after_header"].startswith("Deployment/"))
+    assert deployment_image(after) == PLACEHOLDER
+    assert "would create Deployment/jupyter-demo" in result["changes"]
+    assert any("jupyter_server_image is empty" in w and "site.yml" in w for w in result["warnings"])
+    assert [c for c in client.calls if c[0] == "apply" and not c[3]] == []
+    assert client.kinds() == (["Namespace/" + NS] if namespace_exists else [])
+
+
+def test_converge_without_an_image_names_site_yml():
+    with pytest.raises(EngineError) as info:
+        engine(FakeClient(), image="").run()
+    assert "On a first deploy run playbooks/site.yml" in str(info.value)
+    assert str(info.value).endswith("Nothing was changed.")
+
+
+PULL_CONFIG = json.dumps({"auths": {"registry.example": {"auth": base64.b64encode(b"robot:s3cret-pull").decode()}}})
+
+
+def test_pull_secrets_named_in_a_namespace_that_does_not_exist_yet():
+    """They cannot exist yet: the message says how to get the order right (for check mode too)."""
+    for check_mode in (False, True):
+        client = FakeClient()
+        with pytest.raises(EngineError) as info:
+            engine(client, check_mode=check_mode, image_pull_secrets=["regcred"]).run()
+        message = str(info.value)
+        assert "Namespace remotedev-jupyter does not exist yet, so it holds none of the image pull secrets regcred" in message
+        assert "jupyter_server_image_pull_dockerconfigjson" in message and message.endswith("Nothing was changed.")
+        assert client.applied() == []
+
+
+def test_managed_pull_secret_is_created_after_the_namespace_and_before_the_pods():
+    client = FakeClient()
+    result = engine(client, image_pull_dockerconfigjson=PULL_CONFIG, image_pull_secrets=[]).run()
+    order = [c[1] + "/" + c[2] for c in client.applied()]
+    assert order.index("Namespace/" + NS) < order.index("Secret/jupyter-demo-pull") < order.index("Deployment/jupyter-demo")
+    secret = client.stored("Secret", "jupyter-demo-pull")
+    assert secret["type"] == "kubernetes.io/dockerconfigjson"
+    assert base64.b64decode(secret["data"][".dockerconfigjson"]).decode() == PULL_CONFIG
+    pod = client.stored("Deployment", "jupyter-demo")["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": "jupyter-demo-pull"}]
+    assert "s3cret" not in all_text(result) and base64.b64encode(b"robot:s3cret-pull").decode() not in all_text(result)
+    # Named secrets come after the managed one; they must exist once the namespace does.
+    client.add({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "regcred", "namespace": NS}, "data": {}})
+    engine(client, image_pull_dockerconfigjson=PULL_CONFIG, image_pull_secrets=["regcred"]).run()
+    pod = client.stored("Deployment", "jupyter-demo")["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": "jupyter-demo-pull"}, {"name": "regcred"}]
+    removed = engine(client, image_pull_dockerconfigjson="", image_pull_secrets=["regcred"]).run()
+    assert "deleted Secret/jupyter-demo-pull" in removed["changes"]
+
+
+def test_managed_pull_secret_in_check_mode_before_the_namespace_exists():
+    client = FakeClient()
+    result = engine(client, check_mode=True, image_pull_dockerconfigjson=PULL_CONFIG).run()
+    assert "would create Secret/jupyter-demo-pull" in result["changes"]
+    assert client.objects == {}
+
+
+@pytest.mark.parametrize("config,reason", [
+    ("not json", "is not JSON"),
+    ('{"registry.example": {"auth": "eA=="}}', "is not a Docker config"),
+    ('{"auths": {"registry.example": "eA=="}}', "has auths entries that are not mappings (registry.example)"),
+], ids=["not-json", "no-auths", "entry-not-mapping"])
+def test_bad_pull_config_is_refused_without_showing_it(config, reason):
+    with pytest.raises(InvalidSettings) as info:
+        engine(FakeClient(), image_pull_dockerconfigjson=config).run()
+    assert "jupyter_server_image_pull_dockerconfigjson %s" % reason in str(info.value)
+    assert "(the value is not shown)" in str(info.value)
+    assert "eA==" not in str(info.value)
+
+
+def test_code_server_pull_secrets_are_checked():
+    client = FakeClient()
+    engine(client).run()
+    with pytest.raises(EngineError) as info:
+        engine(client, "code_server", image_pull_secrets=["cs-regcred"]).run()
+    assert "Image pull secret(s) cs-regcred not found in namespace remotedev-jupyter (code_server_image_pull_secrets)" \
+        in str(info.value)
+    assert "Deployment/code-server-demo" not in client.kinds()
+
+
+def test_code_server_manages_its_own_pull_secret():
+    client = FakeClient()
+    engine(client).run()
+    engine(client, "code_server", image_pull_dockerconfigjson=PULL_CONFIG).run()
+    assert client.stored("Secret", "code-server-demo-pull")["type"] == "kubernetes.io/dockerconfigjson"
+    pod = client.stored("Deployment", "code-server-demo")["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": "code-server-demo-pull"}]
+
+
+def test_rotating_an_explicit_token_is_refused():
+    client = FakeClient()
+    with pytest.raises(InvalidSettings) as info:
+        engine(client, regenerate_token=True).run()
+    assert "jupyter_server_regenerate_token (rotate_token=true) cannot replace jupyter_server_token" in str(info.value)
+    assert TOKEN not in str(info.value)
+    assert client.calls == []
+
+
+def test_validate_mode_checks_without_a_cluster():
+    client = FakeClient()
+    assert "the settings are valid" in engine(client, "code_server").validate()["summary"][0]
+    with pytest.raises(InvalidSettings, match="code_server_password is 3 characters long"):
+        engine(client, "code_server", password="abc").validate()
+    assert client.calls == []
+
+
+def test_default_kernel_is_set_by_the_role():
+    """The image's own default is hidden by the ConfigMap over /etc/jupyter."""
+    client = FakeClient()
+    engine(client, default_kernel="tools").run()
+    config = client.stored("ConfigMap", "jupyter-demo")["data"]["jupyter_server_config.py"]
+    assert "c.MappingKernelManager.default_kernel_name = 'tools'" in config or \
+        'c.MappingKernelManager.default_kernel_name = "tools"' in config
+    engine(client, default_kernel="").run()
+    assert "default_kernel_name" not in client.stored("ConfigMap", "jupyter-demo")["data"]["jupyter_server_config.py"]
+    with pytest.raises(InvalidSettings, match="jupyter_server_default_kernel must be a kernelspec name"):
+        engine(client, default_kernel="python 3").run()
+
+
+def test_code_server_preview_of_a_new_team_in_an_existing_namespace():
+    """The Jupyter Server's preview ran as a dry run just before: nothing to find yet."""
+    client = FakeClient()
+    client.add(namespace())
+    result = engine(client, "code_server", check_mode=True, image="").run()
+    assert "would create Deployment/code-server-demo" in result["changes"]
+    assert any("Jupyter Server jupyter-demo is not in namespace remotedev-jupyter yet" in w for w in result["warnings"])
+    with pytest.raises(EngineError, match="Jupyter Server jupyter-demo not found"):
+        engine(client, "code_server").run()

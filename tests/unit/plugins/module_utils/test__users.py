@@ -105,7 +105,7 @@ def test_no_users_no_users_secret_nor_config():
     kinds = [(o["kind"], o["metadata"]["name"]) for o in component.objects(creds)]
     assert ("Secret", "jupyter-demo-users") not in kinds
     assert "remotedev_users" not in component.config
-    assert component.optional_named() == [("v1", "Secret", "jupyter-demo-users", False)]
+    assert component.optional_named()[0] == ("v1", "Secret", "jupyter-demo-users", False)
 
 
 def test_users_secret_mounted_alone_and_outside_the_pod_checksum():
