@@ -1,7 +1,7 @@
 # The collection as users get it: built with ansible-galaxy, installed into an
 # empty collections path, used from there with no trace of this checkout.
 
-.PHONY: build test-build builder-venv core-venvs
+.PHONY: build test-build builder-venv importer-venv core-venvs
 DIST_DIR := $(CACHE_DIR)/dist
 # ansible-builder is a tool for the test, not part of any shared stack: a small
 # virtualenv of its own under the cache directory.
@@ -11,6 +11,16 @@ builder-venv: $(BUILDER_VENV)/.installed
 $(BUILDER_VENV)/.installed: requirements-builder.txt
 	test -x $(BUILDER_VENV)/bin/python || $(PYTHON) -m venv $(BUILDER_VENV)
 	$(BUILDER_VENV)/bin/python $(PIP_INSTALL) -r requirements-builder.txt
+	touch $@
+
+# galaxy-importer (Galaxy's and Automation Hub's import check, with its own
+# ansible-core, ansible-lint and flake8) likewise.
+IMPORTER_VENV := $(CACHE_DIR)/venv-galaxy-importer
+
+importer-venv: $(IMPORTER_VENV)/.installed
+$(IMPORTER_VENV)/.installed: requirements-importer.txt
+	test -x $(IMPORTER_VENV)/bin/python || $(PYTHON) -m venv $(IMPORTER_VENV)
+	$(IMPORTER_VENV)/bin/python $(PIP_INSTALL) -r requirements-importer.txt
 	touch $@
 
 build: venv ## build the collection tarball into $(CACHE_DIR)/dist
@@ -29,7 +39,7 @@ $(CACHE_DIR)/ansible-core-%/.installed: requirements.txt
 	$(@D)/bin/python $(PIP_INSTALL) ansible-core==$* -r requirements.txt
 	touch $@
 
-test-build: build builder-venv core-venvs ## install the built tarball into an empty path and use it on every claimed ansible-core; its EE definition
+test-build: build builder-venv importer-venv core-venvs ## install the built tarball into an empty path and use it on every claimed ansible-core; its EE definition; galaxy-importer: 0 errors, 0 warnings
 	claimed=$$(sed -n 's/^requires_ansible: ">=\([0-9]*\.[0-9]*\)\..*/\1/p' meta/runtime.yml); \
 	  [[ "$(firstword $(ANSIBLE_CORE_OLDER))" == "$$claimed".* ]] || \
 	  { echo "meta/runtime.yml claims ansible-core $$claimed, ANSIBLE_CORE_OLDER starts at $(firstword $(ANSIBLE_CORE_OLDER))"; exit 1; }
@@ -37,4 +47,5 @@ test-build: build builder-venv core-venvs ## install the built tarball into an e
 	printf '%s\n' $(ANSIBLE_CORE_OLDER) | xargs -P 2 -I{} env PATH=$(CACHE_DIR)/ansible-core-{}/bin:$$PATH \
 	  tests/collection/test_installed_collection.sh $(DIST_DIR)
 	tests/collection/test_execution_environment.sh $(DIST_DIR) $(BUILDER_VENV)/bin/ansible-builder
+	tests/collection/test_galaxy_importer.sh $(DIST_DIR) $(IMPORTER_VENV)
 TEST_TARGETS += test-build

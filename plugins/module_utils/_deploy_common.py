@@ -349,13 +349,13 @@ def class_annotations_problems(value):
     if not isinstance(value, dict):
         return ["must be a mapping of ingress class names to annotations, got %s" % shown(value)]
     problems = []
-    for class_name, annotations in value.items():
+    for class_name, class_value in value.items():
         reason = dns_subdomain_problem(class_name)
         if reason:
             problems.append("[%s]: %s" % (shown(class_name), reason))
             continue
         problems.extend("[%s]: %s" % (class_name, reason)
-                        for reason in labels_problems(annotations, values_are_labels=False))
+                        for reason in labels_problems(class_value, values_are_labels=False))
     return problems
 
 
