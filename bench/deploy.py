@@ -523,7 +523,9 @@ class Bench:  # pylint: disable=too-many-instance-attributes
         if os.environ.get("REMOTEDEV_JUPYTER_IMAGE"):
             return os.environ["REMOTEDEV_JUPYTER_IMAGE"]
         log("image: the image role finds (by content tag) or builds the Jupyter image")
-        extra = {"image_kind": "jupyter", "image_registry": REGISTRY, "image_push": True, "image_registry_tls": False}
+        # From the debootstrap base of make image-base, as make deploy builds it.
+        extra = {"image_kind": "jupyter", "image_registry": REGISTRY, "image_push": True, "image_registry_tls": False,
+                 "image_pip_base_image": f"{REGISTRY}/remotedev/debian:bookworm"}
         path = self.work / "build_image.log"
         run = checked(run_playbook(BUILD_IMAGE_PLAYBOOK, ["-e", json.dumps(extra)], self.env, path), "build_image.yml", path)
         ref = run.result.result("Show the image reference").get("msg", "")

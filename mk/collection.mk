@@ -3,24 +3,20 @@
 
 .PHONY: build test-build builder-venv importer-venv core-venvs
 DIST_DIR := $(CACHE_DIR)/dist
-# ansible-builder is a tool for the test, not part of any shared stack: a small
-# virtualenv of its own under the cache directory.
+# ansible-builder and galaxy-importer (Galaxy's and Automation Hub's import
+# check, with its own ansible-core, ansible-lint and flake8) are tools for the
+# test, not part of any shared stack: a small virtualenv each under the cache
+# directory, from its own requirements file.
 BUILDER_VENV := $(CACHE_DIR)/venv-ansible-builder
-
-builder-venv: $(BUILDER_VENV)/.installed
-$(BUILDER_VENV)/.installed: requirements-builder.txt
-	test -x $(BUILDER_VENV)/bin/python || $(PYTHON) -m venv $(BUILDER_VENV)
-	$(BUILDER_VENV)/bin/python $(PIP_INSTALL) -r requirements-builder.txt
-	touch $@
-
-# galaxy-importer (Galaxy's and Automation Hub's import check, with its own
-# ansible-core, ansible-lint and flake8) likewise.
 IMPORTER_VENV := $(CACHE_DIR)/venv-galaxy-importer
 
+builder-venv: $(BUILDER_VENV)/.installed
 importer-venv: $(IMPORTER_VENV)/.installed
+$(BUILDER_VENV)/.installed: requirements-builder.txt
 $(IMPORTER_VENV)/.installed: requirements-importer.txt
-	test -x $(IMPORTER_VENV)/bin/python || $(PYTHON) -m venv $(IMPORTER_VENV)
-	$(IMPORTER_VENV)/bin/python $(PIP_INSTALL) -r requirements-importer.txt
+$(BUILDER_VENV)/.installed $(IMPORTER_VENV)/.installed:
+	test -x $(@D)/bin/python || $(PYTHON) -m venv $(@D)
+	$(@D)/bin/python $(PIP_INSTALL) -r $<
 	touch $@
 
 build: venv ## build the collection tarball into $(CACHE_DIR)/dist

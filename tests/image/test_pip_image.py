@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, RUN_ID, Engine, free_port_pair, run_role
+from conftest import REGISTRY, REPO, RUN_ID, Engine, free_port_pair, run_role
 from jupyter_probe import KernelSocket, api, p50, wait_for_api
 
 KERNELS = [
@@ -36,6 +36,8 @@ def test_molecule_builds_this_image():
     scenario = yaml.safe_load((REPO / "extensions/molecule/default/molecule.yml").read_text())
     inventory = scenario["provisioner"]["inventory"]["group_vars"]["all"]
     assert inventory["image_kernels"] == KERNELS
+    # The same base as the base_image fixture's (not the role's public default).
+    assert inventory["image_pip_base_image"] == f"{REGISTRY}/remotedev/debian:bookworm"
     assert (inventory["image_builder"], inventory["image_flavor"]) == ("podman", "pip")
 
 

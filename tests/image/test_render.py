@@ -142,3 +142,34 @@ def test_check_mode_fetches_and_builds_nothing():
     assert result.facts["ref"] == ""
     after = set((CACHE_DIR / "wheelhouse").glob("*"))
     assert after == before
+
+
+@pytest.mark.parametrize("kind", ["jupyter", "code_server"])
+def test_public_base_gets_the_os_packages_it_lacks(tmp_path, kind):
+    """The default base is a public Debian image by short name, which lacks
+    python3 and tini: the build installs, from the base's own apt sources,
+    only the listed packages that dpkg does not know, in a stage every later
+    one starts from (make test-image-public-base builds from such a base)."""
+    context = render(tmp_path, image_kind=kind)
+    containerfile = (context / "Containerfile").read_text()
+    froms = [line for line in containerfile.splitlines() if line.startswith("FROM ")]
+    packages = "python3 python3-venv tini ca-certificates" if kind == "jupyter" else \
+        "python3 tini ca-certificates libkrb5-3 libgssapi-krb5-2 git procps less"
+    if kind == "jupyter":
+        assert froms == ["FROM debian:bookworm-slim AS base", "FROM base AS build", "FROM base"]
+    else:
+        assert froms == ["FROM debian:bookworm-slim"]
+    install = containerfile.split("RUN wanted=(", 1)[1].split("\n\n", 1)[0]
+    assert install.startswith(f"{packages}); missing=();")
+    assert "dpkg-query --show" in install and "apt-get install --yes --no-install-recommends" in install
+    # Neither apt nor the package lists stay in the image's layers.
+    assert "rm -rf /var/lib/apt/lists/*" in install
+    assert containerfile.index("RUN wanted=(") < containerfile.index("useradd")
+    # No registry host is written for the user: a short name or their own reference.
+    mirrored = render(tmp_path / "own", image_kind=kind, image_pip_base_image="mirror.example.invalid/library/debian:12",
+                      image_code_server_base_image="mirror.example.invalid/library/debian:12",
+                      image_pip_os_packages=["tini", "ca-certificates"], image_code_server_os_packages=["tini"])
+    own = (mirrored / "Containerfile").read_text()
+    assert own.splitlines().count("FROM mirror.example.invalid/library/debian:12" + (" AS base" if kind == "jupyter" else "")) == 1
+    assert "RUN wanted=(tini" in own and "python3-venv" not in own
+    hadolint(mirrored / "Containerfile")
