@@ -15,8 +15,11 @@ import argparse
 import json
 import os
 import sys
+import time
 
 from remotedev_kernel_pods import LaunchError, kernel_pod
+
+CREATE_ATTEMPTS = 30
 
 
 def parse_args(argv=None):
@@ -53,9 +56,19 @@ def main(argv=None) -> int:
         print("remotedev_kernel_pods.launch: %s" % exc, file=sys.stderr)
         return 2
     from kubernetes import client, config  # pylint: disable=import-outside-toplevel
+    from kubernetes.client.rest import ApiException  # pylint: disable=import-outside-toplevel
 
     config.load_incluster_config()
-    client.CoreV1Api().create_namespaced_pod(namespace=pod["metadata"]["namespace"], body=pod)
+    api = client.CoreV1Api()
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            api.create_namespaced_pod(namespace=pod["metadata"]["namespace"], body=pod)
+            break
+        except ApiException as exc:
+            # A restart: the kernel's previous pod (same name) is still being deleted.
+            if exc.status != 409 or attempt == CREATE_ATTEMPTS - 1:
+                raise
+            time.sleep(1)
     print("remotedev_kernel_pods.launch: created pod %s/%s for kernel %s"
           % (pod["metadata"]["namespace"], pod["metadata"]["name"], args.kernel_id))
     return 0
