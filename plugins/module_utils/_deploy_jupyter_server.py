@@ -456,7 +456,8 @@ class JupyterServer(Component):
                        SECRET_CHECKSUM_ANNOTATION: creds["checksum"]}
         return deployment_object(self.name, self.namespace, self.labels, self.selector, s["replicas"], strategy,
                                  self.labels, annotations, pod,
-                                 scanner_skips(s["uid"], s.var("uid")))
+                                 dict(scanner_skips(s["uid"], s.var("uid")),
+                                      **(pod_kernels.scanner_skips() if pod_kernels.enabled(s) else {})))
 
     def route(self):
         s = self.s

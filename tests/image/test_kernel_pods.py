@@ -77,8 +77,8 @@ def pod(phase="Pending", conditions=(), containers=()):
      "not scheduled (Unschedulable): 0/1 nodes are available: 1 Insufficient memory.", False),
     (pod(containers=[{"name": "kernel", "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}}]),
      "container kernel waiting (ErrImagePull): not found", False),
-    (pod(containers=[{"name": "kernel", "state": {"waiting": {"reason": "ImagePullBackOff",
-                                                               "message": "Back-off pulling image \"x\""}}}]),
+    (pod(containers=[{"name": "kernel", "state": {"waiting": {
+        "reason": "ImagePullBackOff", "message": "Back-off pulling image \"x\""}}}]),
      "container kernel waiting (ImagePullBackOff): Back-off pulling image \"x\"", True),
     (pod(containers=[{"name": "kernel", "state": {"waiting": {"reason": "InvalidImageName"}}}]),
      "container kernel waiting (InvalidImageName): no message", True),
