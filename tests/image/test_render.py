@@ -158,7 +158,7 @@ def test_pod_kernels_render(tmp_path, flavor):
     final_stage = containerfile.split("# ---------------------------------------------------------------- the image")[1]
     assert "COPY --from=build /usr/local/bin/bootstrap-kernel.sh /usr/local/bin/bootstrap-kernel.sh" in final_stage
     assert "COPY --from=build /usr/local/bin/kernel-launchers /usr/local/bin/kernel-launchers" in final_stage
-    assert 'io.remotedev.jupyter.pod-kernels="true"' in final_stage
+    assert 'io.remotedev.jupyter.pod-kernels="true"\nSHELL ["/bin/bash"' in final_stage  # the LABEL ends there
     if flavor == "pip":
         assert "--find-links /build/wheels/server jupyter_server==2.21.1 jupyterlab==4.6.6 " \
                "jupyter_server_terminals==0.5.4 'gateway_provisioners[k8s]==0.5.0'" in containerfile
