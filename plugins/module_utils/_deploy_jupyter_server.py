@@ -490,6 +490,10 @@ class JupyterServer(Component):
     def removable(self):
         return [("route.openshift.io/v1", "Route")] + super().removable()
 
+    def leftover_pod_labels(self):
+        # Kernel pods (jupyter_server_pod_kernels) a killed server did not shut down.
+        return [pod_kernels.kernel_selector(self.instance)]
+
     @property
     def external_url(self):
         s = self.s

@@ -1088,3 +1088,20 @@ def test_code_server_preview_of_a_new_team_in_an_existing_namespace():
     assert any("Jupyter Server jupyter-demo is not in namespace remotedev-jupyter yet" in w for w in result["warnings"])
     with pytest.raises(EngineError, match="Jupyter Server jupyter-demo not found"):
         engine(client, "code_server").run()
+
+
+def test_absent_removes_kernel_pods_a_killed_server_left_behind():
+    client = FakeClient()
+    engine(client, pod_kernels=[{"name": "pod"}], image="registry.example.invalid/j:1").run()
+    kernel = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "jovyan-k1", "namespace": NS, "labels": {
+        "app.kubernetes.io/name": "jupyter-kernel", "app.kubernetes.io/instance": "demo"}}}
+    client.add(kernel)
+    client.pods = [kernel]
+    calls = len(client.calls)
+    client.pods = lambda: [kernel] if client.stored("Pod", "jovyan-k1") else []
+    result = engine(client, state="absent").run()
+    assert ("list", "Pod", "app.kubernetes.io/instance=demo,app.kubernetes.io/name=jupyter-kernel") in client.calls[calls:]
+    assert "deleted Pod/jovyan-k1" in result["changes"]
+    assert "deleted ServiceAccount/jupyter-demo" in result["changes"]
+    assert "deleted Role/jupyter-demo-kernels" in result["changes"]
+    assert client.kinds() == ["Namespace/" + NS, "PersistentVolumeClaim/jupyter-demo"]
