@@ -242,6 +242,8 @@ class JupyterServer(Component):
         super().preflight(client, check_mode)
         s = self.s
         self.facts["users_secret"] = {}
+        self.facts["pod_kernels_found"] = self.facts["namespace_exists"] and client.get(
+            "v1", "ConfigMap", pod_kernels.kernels_configmap_name(self.name), self.namespace) is not None
         if self.facts["namespace_exists"]:
             secret = client.get("v1", "Secret", self.users_secret_name, self.namespace)
             self.facts["users_secret"] = {k: base64.b64decode(v).decode("utf-8")
@@ -478,14 +480,19 @@ class JupyterServer(Component):
         s = self.s
         kernels = pod_kernels.enabled(s)
         extra = pod_kernels.kernels_configmap_name(self.name)
-        return [
-            ("v1", "Secret", self.users_secret_name, bool(s["users"])),
-            ("networking.k8s.io/v1", "NetworkPolicy", extra, kernels and s["network_policy_enabled"]),
-            ("v1", "ConfigMap", extra, kernels),
-            ("rbac.authorization.k8s.io/v1", "RoleBinding", extra, kernels),
-            ("rbac.authorization.k8s.io/v1", "Role", extra, kernels),
-            ("v1", "ServiceAccount", self.name, kernels),
-        ] + super().optional_named()
+        named = [("v1", "Secret", self.users_secret_name, bool(s["users"]))]
+        # The pod kernels' objects are looked for only when they are wanted or were
+        # (their ConfigMap, removed last, is there): a deploy identity without
+        # rights on ServiceAccounts and Roles keeps working without pod kernels.
+        if kernels or self.facts.get("pod_kernels_found", True):
+            named += [
+                ("rbac.authorization.k8s.io/v1", "RoleBinding", extra, kernels),
+                ("rbac.authorization.k8s.io/v1", "Role", extra, kernels),
+                ("v1", "ServiceAccount", self.name, kernels),
+                ("networking.k8s.io/v1", "NetworkPolicy", extra, kernels and s["network_policy_enabled"]),
+                ("v1", "ConfigMap", extra, kernels),
+            ]
+        return named + super().optional_named()
 
     def removable(self):
         return [("route.openshift.io/v1", "Route")] + super().removable()
