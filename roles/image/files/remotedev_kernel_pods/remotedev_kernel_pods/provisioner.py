@@ -13,6 +13,7 @@ from __future__ import annotations
 import typing as t
 
 from gateway_provisioners.k8s import KubernetesProvisioner, client
+from tornado.web import HTTPError
 from gateway_provisioners.remote_provisioner import RemoteProvisionerBase
 
 from remotedev_kernel_pods import COMPONENT, COMPONENT_LABEL, KERNEL_ID_LABEL, pod_problem
@@ -48,7 +49,8 @@ class RemotedevKubernetesProvisioner(KubernetesProvisioner):
     async def handle_launch_timeout(self):
         """Fail at once when the pod cannot start (an image pull in back-off, an
         invalid image, a container that cannot be created or has ended), and at
-        launch_timeout with the reason the pod is still not running."""
+        launch_timeout with the reason the pod is still not running; the client
+        gets that reason as the error of its kernel start."""
         problem, fatal = pod_problem(self._pod)
         elapsed = RemoteProvisionerBase.get_time_diff(self.start_time) if self.start_time else 0.0
         if problem and (fatal or elapsed > self.launch_timeout):
@@ -57,5 +59,7 @@ class RemotedevKubernetesProvisioner(KubernetesProvisioner):
                           "" if fatal else " within %ss (launch_timeout)" % self.launch_timeout,
                           self.kernel_namespace, self.container_name, problem))
             await self.kill()
-            self.log_and_raise(RuntimeError(message) if fatal else TimeoutError(message))
+            # An HTTPError: jupyter_server shows its message to the client (the
+            # REST API's "message", JupyterLab's dialog) instead of "Unhandled error".
+            self.log_and_raise(HTTPError(500, message, reason="Kernel pod did not start"))
         await super().handle_launch_timeout()
