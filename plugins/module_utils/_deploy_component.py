@@ -268,6 +268,10 @@ class Component:
             ("v1", "Secret"),
         ]
 
+    def leftover_pod_labels(self):
+        """[labels] of pods the component's pods create themselves, which teardown removes too."""
+        return []
+
     def connection(self, creds):
         raise NotImplementedError
 

@@ -398,6 +398,12 @@ class Engine:
             self.delete(api_version, kind, c.name)
         for api_version, kind, name, _enabled in c.optional_named():
             self.delete(api_version, kind, name)
+        for labels in c.leftover_pod_labels():
+            # Pods the component's pods started and did not remove (kernel pods
+            # of a server that was killed): they hold the PVC too.
+            selector = ",".join("%s=%s" % kv for kv in sorted(labels.items()))
+            for pod in self.client.list("v1", "Pod", c.namespace, label_selector=selector):
+                self.delete("v1", "Pod", pod["metadata"]["name"])
         if not self.check_mode:
             selector = ",".join("%s=%s" % kv for kv in sorted(c.selector.items()))
             gone = poll(lambda: not self.client.list("v1", "Pod", c.namespace, label_selector=selector),

@@ -47,6 +47,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_componen
     generate_secret,
 )
 from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_values import label_key_problem, labels_problems
+from ansible_collections.remotedev.jupyter.plugins.module_utils import _deploy_pod_kernels as pod_kernels
 from ansible_collections.remotedev.jupyter.plugins.module_utils._password import (
     MIN_PASSWORD_LENGTH,
     hash_problem,
@@ -179,6 +180,9 @@ class JupyterServer(Component):
             problems.check(bool(DNS_SUBDOMAIN.fullmatch(s["route_host"] or "")),
                            "%s needs %s, a DNS name (got %s)."
                            % (s.var("route_enabled"), s.var("route_host"), json.dumps(s["route_host"])))
+        for message in pod_kernels.kernel_problems(s, KERNEL_NAME):
+            problems.add(message)
+        self.warnings.extend(w for w in pod_kernels.kernel_warnings(s) if w not in self.warnings)
         if s["state"] == "present":
             try:
                 self.config  # validated against jupyter_server's traits here, before any change
@@ -238,6 +242,8 @@ class JupyterServer(Component):
         super().preflight(client, check_mode)
         s = self.s
         self.facts["users_secret"] = {}
+        self.facts["pod_kernels_found"] = self.facts["namespace_exists"] and client.get(
+            "v1", "ConfigMap", pod_kernels.kernels_configmap_name(self.name), self.namespace) is not None
         if self.facts["namespace_exists"]:
             secret = client.get("v1", "Secret", self.users_secret_name, self.namespace)
             self.facts["users_secret"] = {k: base64.b64decode(v).decode("utf-8")
@@ -359,13 +365,21 @@ class JupyterServer(Component):
         if creds.get("users_data") is not None:
             objects.append(secret_object(self.users_secret_name, namespace, labels, creds["users_data"]))
         objects.append(configmap_object(name, namespace, labels, {CONFIG_KEY: self.config}))
+        if pod_kernels.enabled(s):
+            objects.extend(pod_kernels.rbac_objects(name, namespace, labels))
+            objects.append(pod_kernels.kernels_configmap(self))
         objects.append(pvc_object(name, namespace, labels, s["storage_access_mode"], s["storage_class"],
                                   s["storage_size"]))
         if s["network_policy_enabled"]:
-            objects.append(network_policy_object(
+            policy = network_policy_object(
                 name, namespace, labels, self.selector, s["network_policy_ingress_namespace_labels"],
                 s["network_policy_ingress_pod_labels"], s["network_policy_extra_from"], client_of=name,
-                egress=egress_rules(s)))
+                egress=egress_rules(s))
+            if pod_kernels.enabled(s):
+                objects.append(pod_kernels.extend_server_network_policy(self, policy))
+                objects.append(pod_kernels.kernel_network_policy(self, egress_rules(s)))
+            else:
+                objects.append(policy)
         objects.append(service_object(
             name, namespace, labels, self.selector, s["service_port"], s["service_type"],
             server_service_annotations(self.in_cluster_url, self.secret_name, TOKEN_KEY)))
@@ -398,7 +412,7 @@ class JupyterServer(Component):
             # JupyterLab's settings and workspaces survive restarts on the PVC.
             {"name": "JUPYTERLAB_SETTINGS_DIR", "value": s["root_dir"] + "/.jupyter/lab/user-settings"},
             {"name": "JUPYTERLAB_WORKSPACES_DIR", "value": s["root_dir"] + "/.jupyter/lab/workspaces"},
-        ]
+        ] + (pod_kernels.server_env(s) if pod_kernels.enabled(s) else [])
         mounts = [
             {"name": "notebooks", "mountPath": s["root_dir"]},
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
@@ -406,10 +420,15 @@ class JupyterServer(Component):
         ] + [{"name": "scratch-%d" % i, "mountPath": path} for i, path in enumerate(scratch)]
         if s["users"]:
             mounts.append({"name": "users", "mountPath": USERS_DIR, "readOnly": True})
+        if pod_kernels.enabled(s):
+            mounts.append({"name": "kernels", "mountPath": pod_kernels.KERNELS_DIR, "readOnly": True})
         container = self.main_container(env, self.url_path + "api", resources, mounts)
         pod = {
-            # Kernels run users' code: they get no Kubernetes API credentials.
-            "automountServiceAccountToken": False,
+            # Kernels run users' code: they get no Kubernetes API credentials,
+            # unless the server starts kernel pods (its ServiceAccount's Role:
+            # pods in this namespace only).
+            "automountServiceAccountToken": pod_kernels.enabled(s),
+            **({"serviceAccountName": self.name} if pod_kernels.enabled(s) else {}),
             "enableServiceLinks": False,
             "terminationGracePeriodSeconds": s["termination_grace_period"],
             "securityContext": pod_security_context(s["uid"], s["gid"]),
@@ -432,12 +451,15 @@ class JupyterServer(Component):
             pod["volumes"].append({"name": "users", "secret": {
                 "secretName": self.users_secret_name, "defaultMode": 0o440,
                 "items": [{"key": USERS_FILE_KEY, "path": USERS_FILE_KEY}]}})
+        if pod_kernels.enabled(s):
+            pod["volumes"].append(pod_kernels.kernels_volume(self))
         # A change of the config or of the Secret rolls the pod; nothing else does.
         annotations = {CONFIG_CHECKSUM_ANNOTATION: config_checksum(self.config),
                        SECRET_CHECKSUM_ANNOTATION: creds["checksum"]}
         return deployment_object(self.name, self.namespace, self.labels, self.selector, s["replicas"], strategy,
                                  self.labels, annotations, pod,
-                                 scanner_skips(s["uid"], s.var("uid")))
+                                 dict(scanner_skips(s["uid"], s.var("uid")),
+                                      **(pod_kernels.scanner_skips() if pod_kernels.enabled(s) else {})))
 
     def route(self):
         s = self.s
@@ -455,10 +477,29 @@ class JupyterServer(Component):
         return [("route.openshift.io/v1", "Route", self.s["route_enabled"])] + super().optional_kinds()
 
     def optional_named(self):
-        return [("v1", "Secret", self.users_secret_name, bool(self.s["users"]))] + super().optional_named()
+        s = self.s
+        kernels = pod_kernels.enabled(s)
+        extra = pod_kernels.kernels_configmap_name(self.name)
+        named = [("v1", "Secret", self.users_secret_name, bool(s["users"]))]
+        # The pod kernels' objects are looked for only when they are wanted or were
+        # (their ConfigMap, removed last, is there): a deploy identity without
+        # rights on ServiceAccounts and Roles keeps working without pod kernels.
+        if kernels or self.facts.get("pod_kernels_found", True):
+            named += [
+                ("rbac.authorization.k8s.io/v1", "RoleBinding", extra, kernels),
+                ("rbac.authorization.k8s.io/v1", "Role", extra, kernels),
+                ("v1", "ServiceAccount", self.name, kernels),
+                ("networking.k8s.io/v1", "NetworkPolicy", extra, kernels and s["network_policy_enabled"]),
+                ("v1", "ConfigMap", extra, kernels),
+            ]
+        return named + super().optional_named()
 
     def removable(self):
         return [("route.openshift.io/v1", "Route")] + super().removable()
+
+    def leftover_pod_labels(self):
+        # Kernel pods (jupyter_server_pod_kernels) a killed server did not shut down.
+        return [pod_kernels.kernel_selector(self.instance)]
 
     @property
     def external_url(self):

@@ -27,7 +27,13 @@ def test_the_restricted_identity_is_refused_outside_its_grant(restricted_identit
         ("create", "namespaces", "", "no"),
         ("get", "secrets", "kube-system", "no"),
         ("create", "pods --subresource=exec", restricted_identity.namespace, "no"),
-        ("create", "rolebindings.rbac.authorization.k8s.io", restricted_identity.namespace, "no"),
+        # the server's Role for kernel pods (jupyter_server_pod_kernels), in its namespace only,
+        # never more than it holds itself
+        ("create", "rolebindings.rbac.authorization.k8s.io", restricted_identity.namespace, "yes"),
+        ("create", "rolebindings.rbac.authorization.k8s.io", "kube-system", "no"),
+        ("create", "clusterrolebindings.rbac.authorization.k8s.io", "", "no"),
+        ("escalate", "roles.rbac.authorization.k8s.io", restricted_identity.namespace, "no"),
+        ("bind", "clusterroles.rbac.authorization.k8s.io", restricted_identity.namespace, "no"),
         ("list", "storageclasses.storage.k8s.io", "", "no"),
     ]:
         answer = kubectl_as(restricted_identity, "auth", "can-i", verb, *resource.split(),

@@ -4,6 +4,7 @@ apply and check mode use); the exposure objects are also dry-run against the loc
 from __future__ import annotations
 
 import base64
+import os
 
 import pytest
 import yaml
@@ -169,6 +170,67 @@ def test_exposure_gpu_and_scheduling(render, kube):
     dns, internet = policy["spec"]["egress"]
     assert {"port": 53, "protocol": "TCP"} in dns["ports"]
     assert "169.254.0.0/16" in internet["to"][0]["ipBlock"]["except"]
+
+
+def test_pod_kernels_render_and_are_admitted_under_restricted(render, kube):
+    """jupyter_server_pod_kernels through the render path: the kernelspecs and
+    pod templates in their ConfigMap, the least-privilege RBAC, and the kernel
+    pod as rendered, its RBAC and the server's Deployment admitted by the API
+    server (server-side dry run) in a namespace enforcing Pod Security restricted."""
+    big = {"name": "big", "display_name": "Big", "resources": {"limits": {"memory": "1Gi"}},
+           "node_selector": {"kubernetes.io/os": "linux"}, "launch_timeout": 60}
+    run, docs = render(**FIXED, render_code_server=False, jupyter_server_pod_kernels=[big],
+                       jupyter_server_pod_kernel_api_to=[{"ipBlock": {"cidr": "10.0.0.1/32"}}])
+    run.check()
+    jupyter = docs["jupyter_server"]
+    named = {(d["kind"], d["metadata"]["name"]): d for d in jupyter}
+    role = named[("Role", "jupyter-localhost-kernels")]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"],
+                              "verbs": ["create", "get", "list", "watch", "delete"]}]
+    assert named[("ServiceAccount", "jupyter-localhost")]["automountServiceAccountToken"] is False
+    assert not [d for d in jupyter if d["kind"].startswith("Cluster")]
+    files = named[("ConfigMap", "jupyter-localhost-kernels")]["data"]
+    spec = yaml.safe_load(files["big.kernel.json"])
+    assert spec["metadata"]["kernel_provisioner"]["provisioner_name"] == "remotedev-kubernetes-provisioner"
+    pod = yaml.safe_load(files["big.pod.json"])
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    deployment = named[("Deployment", "jupyter-localhost")]
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "jupyter-localhost"
+    assert named[("NetworkPolicy", "jupyter-localhost-kernels")]["spec"]["ingress"] == [
+        {"from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "jupyter-server",
+                                                   "app.kubernetes.io/instance": "localhost"}}}]}]
+    from kubernetes import client
+
+    namespace = "rdj-render-psa-" + base64.b32encode(os.urandom(5)).decode().lower()
+    kube.core.create_namespace({"metadata": {"name": namespace, "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}}})
+    try:
+        def moved(obj):
+            return {**obj, "metadata": {**obj["metadata"], "namespace": namespace}}
+
+        # The launcher adds only the name, the kernel id label and the launch's env.
+        kernel = moved(pod)
+        kernel["metadata"]["name"] = "jovyan-0f3d"
+        kernel["metadata"]["labels"] = {**kernel["metadata"]["labels"], "kernel_id": "0f3d", "component": "kernel"}
+        kube.core.create_namespaced_pod(namespace, kernel, dry_run="All")
+        kube.core.create_namespaced_service_account(namespace, moved(named[("ServiceAccount", "jupyter-localhost")]),
+                                                    dry_run="All")
+        rbac = client.RbacAuthorizationV1Api(kube.core.api_client)
+        rbac.create_namespaced_role(namespace, moved(role), dry_run="All")
+        apps = client.AppsV1Api(kube.core.api_client)
+        apps.create_namespaced_deployment(namespace, moved(deployment), dry_run="All")
+        networking = client.NetworkingV1Api(kube.core.api_client)
+        for policy in [d for d in jupyter if d["kind"] == "NetworkPolicy"]:
+            networking.create_namespaced_network_policy(namespace, moved(policy), dry_run="All")
+        # and a kernel pod that asks for a token or root is refused there
+        with pytest.raises(ApiException) as refused:
+            root = moved(kernel)
+            root["spec"] = {**kernel["spec"], "securityContext": {**kernel["spec"]["securityContext"], "runAsUser": 0,
+                                                                  "runAsNonRoot": False}}
+            kube.core.create_namespaced_pod(namespace, root, dry_run="All")
+        assert refused.value.status == 403 and "restricted" in refused.value.body
+    finally:
+        kube.core.delete_namespace(namespace)
 
 
 def test_websocket_keepalive_by_ingress_class(render, tmp_path):

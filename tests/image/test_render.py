@@ -173,3 +173,40 @@ def test_public_base_gets_the_os_packages_it_lacks(tmp_path, kind):
     assert own.splitlines().count("FROM mirror.example.invalid/library/debian:12" + (" AS base" if kind == "jupyter" else "")) == 1
     assert "RUN wanted=(tini" in own and "python3-venv" not in own
     hadolint(mirrored / "Containerfile")
+
+
+@pytest.mark.parametrize("flavor", ["pip", "conda"])
+def test_pod_kernels_render(tmp_path, flavor):
+    """image_pod_kernels: the provisioner, the pod launcher and the bootstrap in
+    both flavors, lint clean; the kernel environments get the launcher's
+    dependency; the whole package source is in the context."""
+    context = render(tmp_path, image_flavor=flavor, image_pod_kernels=True,
+                     image_conda_channel_alias="https://conda-mirror.example.invalid")
+    hadolint(context / "Containerfile")
+    containerfile = (context / "Containerfile").read_text()
+    assert "COPY src/remotedev_kernel_pods /build/src/remotedev_kernel_pods" in containerfile
+    assert "/opt/jupyter/bin/jupyter image-bootstrap install --languages Python" in containerfile
+    final_stage = containerfile.split("# ---------------------------------------------------------------- the image")[1]
+    assert "COPY --from=build /usr/local/bin/bootstrap-kernel.sh /usr/local/bin/bootstrap-kernel.sh" in final_stage
+    assert "COPY --from=build /usr/local/bin/kernel-launchers /usr/local/bin/kernel-launchers" in final_stage
+    assert 'io.remotedev.jupyter.pod-kernels="true"\nSHELL ["/bin/bash"' in final_stage  # the LABEL ends there
+    if flavor == "pip":
+        assert "--find-links /build/wheels/server jupyter_server==2.21.1 jupyterlab==4.6.6 " \
+               "jupyter_server_terminals==0.5.4 'gateway_provisioners[k8s]==0.5.0'" in containerfile
+        assert "--find-links /build/wheels/kernel-python3 ipykernel==7.4.0 pycryptodomex==3.24.2" in containerfile
+    else:
+        assert "gateway_provisioners python-kubernetes jinja2 flit-core" in containerfile
+        assert "python=3.13 ipykernel pycryptodomex" in containerfile
+    source = REPO / "roles/image/files/remotedev_kernel_pods"
+    shipped = {p.relative_to(source) for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    rendered = {p.relative_to(context / "src/remotedev_kernel_pods")
+                for p in (context / "src/remotedev_kernel_pods").rglob("*") if p.is_file()}
+    assert rendered == shipped
+    for path in shipped:
+        assert (context / "src/remotedev_kernel_pods" / path).read_bytes() == (source / path).read_bytes()
+
+
+def test_pod_kernels_off_by_default(tmp_path):
+    containerfile = (render(tmp_path) / "Containerfile").read_text()
+    assert "remotedev_kernel_pods" not in containerfile and "bootstrap-kernel" not in containerfile
+    assert "gateway_provisioners" not in containerfile and "pycryptodomex" not in containerfile

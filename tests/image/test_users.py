@@ -266,6 +266,9 @@ def test_users_run_code_and_kernels_name_them(server):
     with KernelSocket(server.url, TOKENS["ada"]) as kernel, KernelSocket(server.url, TOKENS["bob"], protocol="v1") as other:
         assert kernel.execute("6*7")["result"] == "42"
         assert other.execute("6*8")["result"] == "48"
+        # The kernel's environment names its user (kernel pods are labelled with it).
+        assert kernel.execute("__import__('os').environ['KERNEL_USERNAME']")["result"] == "'ada'"
+        assert other.execute("__import__('os').environ['KERNEL_USERNAME']")["result"] == "'bob'"
         owners = {k["id"]: k["remotedev_user"] for k in api(server.url, "api/kernels", TOKENS["ada"])}
         assert owners[kernel.resource["id"]] == "ada" and owners[other.resource["id"]] == "bob"
         log = server.log()

@@ -1088,3 +1088,43 @@ def test_code_server_preview_of_a_new_team_in_an_existing_namespace():
     assert any("Jupyter Server jupyter-demo is not in namespace remotedev-jupyter yet" in w for w in result["warnings"])
     with pytest.raises(EngineError, match="Jupyter Server jupyter-demo not found"):
         engine(client, "code_server").run()
+
+
+def test_absent_removes_kernel_pods_a_killed_server_left_behind():
+    client = FakeClient()
+    engine(client, pod_kernels=[{"name": "pod"}], image="registry.example.invalid/j:1").run()
+    kernel = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "jovyan-k1", "namespace": NS, "labels": {
+        "app.kubernetes.io/name": "jupyter-kernel", "app.kubernetes.io/instance": "demo"}}}
+    client.add(kernel)
+    client.pods = [kernel]
+    calls = len(client.calls)
+    client.pods = lambda: [kernel] if client.stored("Pod", "jovyan-k1") else []
+    result = engine(client, state="absent").run()
+    assert ("list", "Pod", "app.kubernetes.io/instance=demo,app.kubernetes.io/name=jupyter-kernel") in client.calls[calls:]
+    assert "deleted Pod/jovyan-k1" in result["changes"]
+    assert "deleted ServiceAccount/jupyter-demo" in result["changes"]
+    assert "deleted Role/jupyter-demo-kernels" in result["changes"]
+    assert client.kinds() == ["Namespace/" + NS, "PersistentVolumeClaim/jupyter-demo"]
+
+
+def test_without_pod_kernels_their_rbac_is_never_looked_for():
+    """A deploy identity made from an older deployer.yml (no ServiceAccounts, no
+    Roles) keeps working as long as no pod kernel is configured."""
+    client = FakeClient()
+    engine(client).run()
+    engine(client).run()
+    engine(client, state="absent").run()
+    looked_for = {c[1] for c in client.calls if c[0] in ("get", "delete")}
+    assert not looked_for & {"ServiceAccount", "Role", "RoleBinding"}, looked_for
+
+
+def test_pod_kernels_switched_off_removes_their_objects_configmap_last():
+    client = FakeClient()
+    engine(client, pod_kernels=[{"name": "pod"}], image="registry.example.invalid/j:1").run()
+    assert client.stored("Role", "jupyter-demo-kernels") and client.stored("ServiceAccount", "jupyter-demo")
+    result = engine(client, image="registry.example.invalid/j:1").run()
+    removed = [c for c in result["changes"] if c.startswith("deleted")]
+    assert removed == ["deleted RoleBinding/jupyter-demo-kernels", "deleted Role/jupyter-demo-kernels",
+                       "deleted ServiceAccount/jupyter-demo", "deleted NetworkPolicy/jupyter-demo-kernels",
+                       "deleted ConfigMap/jupyter-demo-kernels"]
+    assert not client.stored("Role", "jupyter-demo-kernels")

@@ -33,6 +33,7 @@ import hashlib
 import hmac
 import html
 import json
+import os
 import re
 import threading
 import time
@@ -444,8 +445,14 @@ def _patch_kernel_manager(serverapp) -> None:
     start_kernel, kernel_model = manager.start_kernel, manager.kernel_model
 
     async def start_kernel_recorded(*args, **kwargs):
-        kernel_id = await start_kernel(*args, **kwargs)
         user = _REQUEST_USER.get()
+        if user and "env" not in kwargs:
+            # The kernel's environment names its user: kernel provisioners label
+            # what they start with it (remotedev_kernel_pods: the pod's
+            # remotedev.jupyter/user label). The kernel inherits the server's
+            # environment as it would without this.
+            kwargs["env"] = dict(os.environ, KERNEL_USERNAME=user)
+        kernel_id = await start_kernel(*args, **kwargs)
         if user and kernel_id not in owners:
             owners[kernel_id] = user
             serverapp.log.info("%s kernel_start user=%s kernel=%s name=%s", AUDIT, user, kernel_id,

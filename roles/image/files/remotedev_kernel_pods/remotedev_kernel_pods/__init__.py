@@ -1,0 +1,122 @@
+"""Kernels of one shared Jupyter Server in their own Kubernetes pods.
+
+The pure part, without the Kubernetes client: the kernel pod from its template
+and a launch, and why a pod that should run a kernel does not (yet).
+`launch` (the kernelspec's argv) and `provisioner` (the kernel provisioner)
+use it; both need gateway_provisioners[k8s].
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import typing as t
+
+__version__ = "1.0.0"
+
+#: gateway_provisioners finds a kernel's pod by these two labels.
+KERNEL_ID_LABEL = "kernel_id"
+COMPONENT_LABEL = "component"
+COMPONENT = "kernel"
+#: Who started the kernel (named users, KERNEL_USERNAME), as a label value.
+USER_LABEL = "remotedev.jupyter/user"
+
+#: What the kernel in the pod gets from the launch, besides the template's env:
+#: what bootstrap-kernel.sh and launch_ipykernel.py need to call the server
+#: back. Nothing else of the server's environment reaches the pod.
+LAUNCH_ENV = (
+    "KERNEL_ID",
+    "KERNEL_LANGUAGE",
+    "KERNEL_USERNAME",
+    "KERNEL_NAME",
+    "RESPONSE_ADDRESS",
+    "PUBLIC_KEY",
+    "PORT_RANGE",
+    "TRANSPORT_ENCRYPTION",
+)
+
+#: Container waiting reasons that waiting longer does not cure: the launch
+#: fails at once, naming it. ErrImagePull is retried by the kubelet; its
+#: back-off (ImagePullBackOff) means a pull has already failed.
+FATAL_WAITING = frozenset([
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+])
+#: Reasons of a container that is on its way.
+STARTING = frozenset(["ContainerCreating", "PodInitializing"])
+
+_LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class LaunchError(ValueError):
+    """The pod template or the launch cannot make a kernel pod."""
+
+
+def label_value(text: str) -> str:
+    """`text` as a label value: at most 63 of [A-Za-z0-9._-], alphanumeric at both ends."""
+    value = _LABEL_VALUE_BAD.sub("-", text)[:63]
+    return value.strip("-_.")
+
+
+def kernel_pod(template: dict, env: t.Mapping[str, str], launch: t.Mapping[str, str]) -> dict:
+    """The kernel pod: `template` (the kernelspec's pod.json) named
+    KERNEL_POD_NAME of `env` (gateway_provisioners sets it), labelled with the
+    kernel id and the user, its first container given the LAUNCH_ENV entries of
+    `launch`. The namespace is the template's; KERNEL_NAMESPACE must agree,
+    since the provisioner looks for the pod there."""
+    pod = copy.deepcopy(template)
+    meta = pod.setdefault("metadata", {})
+    namespace = meta.get("namespace", "")
+    if not namespace or env.get("KERNEL_NAMESPACE", namespace) != namespace:
+        raise LaunchError("the pod template's namespace (%r) must be KERNEL_NAMESPACE (%r)"
+                          % (namespace, env.get("KERNEL_NAMESPACE")))
+    name = env.get("KERNEL_POD_NAME", "")
+    kernel_id = launch.get("KERNEL_ID", "")
+    if not name or not kernel_id:
+        raise LaunchError("KERNEL_POD_NAME and the kernel id are required")
+    meta["name"] = name
+    labels = meta.setdefault("labels", {})
+    labels[KERNEL_ID_LABEL] = kernel_id
+    labels[COMPONENT_LABEL] = COMPONENT
+    user = label_value(launch.get("KERNEL_USERNAME", ""))
+    if user:
+        labels[USER_LABEL] = user
+    containers = (pod.get("spec") or {}).get("containers") or []
+    if not containers:
+        raise LaunchError("the pod template has no container")
+    container_env = [e for e in containers[0].get("env") or [] if e.get("name") not in LAUNCH_ENV]
+    container_env += [{"name": key, "value": str(launch[key])} for key in LAUNCH_ENV if launch.get(key)]
+    containers[0]["env"] = container_env
+    return pod
+
+
+def pod_problem(pod: t.Optional[dict]) -> tuple[str, bool]:
+    """Why `pod` (as the API returns it) runs no kernel yet, and whether waiting
+    is pointless: ("", False) when nothing is wrong (yet)."""
+    if not pod:
+        return "", False
+    status = pod.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return ("not scheduled (%s): %s" % (condition.get("reason") or "Pending",
+                                                condition.get("message") or "no message"), False)
+    for container in status.get("containerStatuses") or []:
+        state = container.get("state") or {}
+        waiting = state.get("waiting") or {}
+        reason = waiting.get("reason") or ""
+        if reason and reason not in STARTING:
+            return ("container %s waiting (%s): %s" % (container.get("name"), reason,
+                                                       waiting.get("message") or "no message"), reason in FATAL_WAITING)
+        terminated = state.get("terminated")
+        if terminated:
+            return ("container %s terminated (%s, exit code %s): %s"
+                    % (container.get("name"), terminated.get("reason") or "?", terminated.get("exitCode"),
+                       terminated.get("message") or "no message"), True)
+    phase = status.get("phase") or ""
+    if phase in ("Failed", "Succeeded"):
+        return "pod %s: %s" % (phase, status.get("message") or status.get("reason") or "no message"), True
+    return "", False

@@ -1,0 +1,65 @@
+"""The kernel provisioner: gateway_provisioners' KubernetesProvisioner, whose
+launch names the reason a kernel pod does not start and gives up at once when
+waiting cannot help.
+
+Kernel pods live in the server's namespace (KERNEL_NAMESPACE in the
+kernelspec's env): the provisioner never creates a namespace or a role
+binding, so the server's Role needs only pods (create, get, list, watch,
+delete) there.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from gateway_provisioners.k8s import KubernetesProvisioner, client
+from tornado.web import HTTPError
+from gateway_provisioners.remote_provisioner import RemoteProvisionerBase
+
+from remotedev_kernel_pods import COMPONENT, COMPONENT_LABEL, KERNEL_ID_LABEL, pod_problem
+
+
+class RemotedevKubernetesProvisioner(KubernetesProvisioner):
+    """KubernetesProvisioner with launch failures that say why."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._pod: t.Optional[dict] = None
+
+    def get_container_status(self, iteration: t.Optional[str]) -> str:
+        """The pod's phase (lower case), as upstream; the pod itself is kept for
+        handle_launch_timeout, so a launch lists the pod once per poll."""
+        selector = "%s=%s,%s=%s" % (KERNEL_ID_LABEL, self.kernel_id, COMPONENT_LABEL, COMPONENT)
+        found = client.CoreV1Api().list_namespaced_pod(namespace=self.kernel_namespace, label_selector=selector)
+        self._pod = client.ApiClient().sanitize_for_serialization(found.items[0]) if found and found.items else None
+        if self._pod is None:
+            return ""
+        self.container_name = self._pod["metadata"]["name"]
+        status = self._pod.get("status") or {}
+        phase = (status.get("phase") or "").lower()
+        if phase == "running" and not self.assigned_host:
+            self.assigned_ip = status.get("podIP")
+            self.assigned_host = self.container_name
+            self.assigned_node_ip = status.get("hostIP")
+        if iteration:
+            self.log.debug("%s: kernel pod %s/%s is %s, IP %s, kernel %s", iteration, self.kernel_namespace,
+                           self.container_name, phase, self.assigned_ip, self.kernel_id)
+        return phase
+
+    async def handle_launch_timeout(self):
+        """Fail at once when the pod cannot start (an image pull in back-off, an
+        invalid image, a container that cannot be created or has ended), and at
+        launch_timeout with the reason the pod is still not running; the client
+        gets that reason as the error of its kernel start."""
+        problem, fatal = pod_problem(self._pod)
+        elapsed = RemoteProvisionerBase.get_time_diff(self.start_time) if self.start_time else 0.0
+        if problem and (fatal or elapsed > self.launch_timeout):
+            message = ("Kernel %s (%s) did not start%s: kernel pod %s/%s %s"
+                       % (self.kernel_id, self.kernel_spec.display_name,
+                          "" if fatal else " within %ss (launch_timeout)" % self.launch_timeout,
+                          self.kernel_namespace, self.container_name, problem))
+            await self.kill()
+            # An HTTPError: jupyter_server shows its message to the client (the
+            # REST API's "message", JupyterLab's dialog) instead of "Unhandled error".
+            self.log_and_raise(HTTPError(500, message, reason="Kernel pod did not start"))
+        await super().handle_launch_timeout()

@@ -1,0 +1,91 @@
+"""The pure part of remotedev_kernel_pods (roles/image/files): the kernel pod
+from its template and a launch, and the reasons a kernel pod does not start.
+The provisioner and the launcher talk to a cluster: Molecule runs them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SOURCE = Path(__file__).resolve().parents[2] / "roles/image/files/remotedev_kernel_pods"
+sys.path.insert(0, str(SOURCE))
+sys.dont_write_bytecode = True  # no __pycache__ in the role's files
+
+import remotedev_kernel_pods as kp  # noqa: E402
+from remotedev_kernel_pods import launch  # noqa: E402
+
+TEMPLATE = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"namespace": "team", "labels": {"app.kubernetes.io/instance": "data"}},
+    "spec": {"containers": [{"name": "kernel", "image": "img:1",
+                             "env": [{"name": "PATH", "value": "/opt/kernels/python3/bin:/usr/bin"},
+                                     {"name": "PUBLIC_KEY", "value": "from-the-template"}]}]},
+}
+ENV = {"KERNEL_NAMESPACE": "team", "KERNEL_POD_NAME": "jovyan-k1", "JUPYTER_TOKEN_FILE": "/etc/x",
+       "AWS_SECRET_ACCESS_KEY": "server-only"}
+
+
+def launched(**extra):
+    args = launch.parse_args(["--pod-template", "pod.json", "--kernel-id", "k1", "--response-address", "10.1.2.3:8877",
+                              "--public-key", "PUB", "--port-range", "0..0", "--transport-encryption", ""])
+    return kp.kernel_pod(TEMPLATE, ENV, {**launch.launch_values(args, {"KERNEL_LANGUAGE": "python", **extra})})
+
+
+def test_pod_gets_name_labels_and_only_the_launch_env():
+    pod = launched(KERNEL_USERNAME="alice")
+    assert pod["metadata"]["name"] == "jovyan-k1" and pod["metadata"]["namespace"] == "team"
+    assert pod["metadata"]["labels"] == {"app.kubernetes.io/instance": "data", "kernel_id": "k1",
+                                         "component": "kernel", kp.USER_LABEL: "alice"}
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert env == {"PATH": "/opt/kernels/python3/bin:/usr/bin", "KERNEL_ID": "k1", "KERNEL_LANGUAGE": "python",
+                   "KERNEL_USERNAME": "alice", "RESPONSE_ADDRESS": "10.1.2.3:8877", "PUBLIC_KEY": "PUB",
+                   "PORT_RANGE": "0..0"}
+    assert "server-only" not in json.dumps(pod)
+    assert TEMPLATE["metadata"]["labels"] == {"app.kubernetes.io/instance": "data"}  # the template is not changed
+
+
+def test_no_user_no_user_label_and_user_names_become_label_values():
+    assert kp.USER_LABEL not in launched()["metadata"]["labels"]
+    assert launched(KERNEL_USERNAME="Bob Smith@corp")["metadata"]["labels"][kp.USER_LABEL] == "Bob-Smith-corp"
+    assert len(kp.label_value("x" * 100)) == 63 and kp.label_value("-_a.") == "a"
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({**ENV, "KERNEL_NAMESPACE": "elsewhere"}, "must be KERNEL_NAMESPACE"),
+    ({"KERNEL_NAMESPACE": "team"}, "KERNEL_POD_NAME"),
+])
+def test_bad_launches_are_refused(env, message):
+    with pytest.raises(kp.LaunchError, match=message):
+        kp.kernel_pod(TEMPLATE, env, {"KERNEL_ID": "k1"})
+
+
+def pod(phase="Pending", conditions=(), containers=()):
+    return {"metadata": {"name": "p"}, "status": {"phase": phase, "conditions": list(conditions),
+                                                  "containerStatuses": list(containers)}}
+
+
+@pytest.mark.parametrize(("status", "reason", "fatal"), [
+    (None, "", False),
+    (pod(), "", False),
+    (pod(containers=[{"name": "kernel", "state": {"waiting": {"reason": "ContainerCreating"}}}]), "", False),
+    (pod(conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                      "message": "0/1 nodes are available: 1 Insufficient memory."}]),
+     "not scheduled (Unschedulable): 0/1 nodes are available: 1 Insufficient memory.", False),
+    (pod(containers=[{"name": "kernel", "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}}]),
+     "container kernel waiting (ErrImagePull): not found", False),
+    (pod(containers=[{"name": "kernel", "state": {"waiting": {
+        "reason": "ImagePullBackOff", "message": "Back-off pulling image \"x\""}}}]),
+     "container kernel waiting (ImagePullBackOff): Back-off pulling image \"x\"", True),
+    (pod(containers=[{"name": "kernel", "state": {"waiting": {"reason": "InvalidImageName"}}}]),
+     "container kernel waiting (InvalidImageName): no message", True),
+    (pod("Failed", containers=[{"name": "kernel", "state": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}]),
+     "container kernel terminated (OOMKilled, exit code 137): no message", True),
+    (pod("Failed"), "pod Failed: no message", True),
+    (pod("Running", containers=[{"name": "kernel", "state": {"running": {}}}]), "", False),
+])
+def test_pod_problem_names_the_reason(status, reason, fatal):
+    assert kp.pod_problem(status) == (reason, fatal)
