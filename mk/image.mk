@@ -2,7 +2,8 @@
 #
 #   make images        base image, then the jupyter (pip flavor) and code-server
 #                      images built with podman and pushed to the local registry
-#   make test-image    the image role's proof: both builders, registry, run checks
+#   make test-image    the image role's proof: both builders, registry, run checks;
+#                      the standalone frontend (bundle, proxy, Chromium) on a local server
 #   make bench-image   kernel round-trip vs the ZMQ floor, rebuild time, sizes
 
 IMAGE_REGISTRY ?= 127.0.0.1:5000
@@ -25,7 +26,9 @@ dockerd-start: ## Debian's dockerd on its own socket (for the docker builder)
 dockerd-stop:
 	scripts/dockerd stop
 
-test-image: venv lint-venv collection ## image role: podman and dockerd builds, registry, running images
+# e2e-node-deps (mk/molecule.mk): playwright-core for the standalone frontend's
+# browser check (tests/image/test_frontend.py, no cluster).
+test-image: venv lint-venv collection e2e-node-deps ## image role: podman and dockerd builds, registry, running images, the standalone frontend in Chromium
 	$(BIN)/python -m pytest tests/image -v -p no:cacheprovider -o log_cli=false -rA --durations=15
 
 bench-image: venv collection image-base ## image role benchmarks (ratios against baselines of the same run)
