@@ -1,7 +1,7 @@
 # ---------------------------------------------------------------- image (role remotedev.jupyter.image)
 #
-#   make images        base image, then the jupyter (pip flavor) and code-server
-#                      images built with podman and pushed to the local registry
+#   make images        base image, then the jupyter (pip flavor), code-server and
+#                      frontend images built with podman and pushed to the local registry
 #   make test-image    the image role's proof: both builders, registry, run checks;
 #                      the standalone frontend (bundle, proxy, Chromium) on a local server
 #   make bench-image   kernel round-trip vs the ZMQ floor, rebuild time, sizes
@@ -16,9 +16,10 @@ image-base: ## Debian base image (debootstrap) in the local registry
 	scripts/local-registry start >/dev/null
 	scripts/debian-base-image --push $(IMAGE_REGISTRY)
 
-images: venv collection image-base ## build and push the jupyter and code-server images
+images: venv collection image-base ## build and push the jupyter, code-server and frontend images
 	$(BIN)/ansible-playbook playbooks/build_image.yml $(IMAGE_EXTRA_VARS)
 	$(BIN)/ansible-playbook playbooks/build_image.yml $(IMAGE_EXTRA_VARS) -e image_kind=code_server
+	$(BIN)/ansible-playbook playbooks/build_image.yml $(IMAGE_EXTRA_VARS) -e image_kind=frontend
 
 dockerd-start: ## Debian's dockerd on its own socket (for the docker builder)
 	scripts/dockerd start
