@@ -33,7 +33,7 @@ def test_pod_is_hardened_for_restricted(render):
     run.check()
     namespace = by_kind(docs["jupyter_server"], "Namespace")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    for role in ("jupyter_server", "code_server"):
+    for role in ("jupyter_server", "code_server", "frontend"):
         pod = by_kind(docs[role], "Deployment")["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] == 1000
@@ -225,6 +225,30 @@ def test_code_server_gets_hash_config_and_the_jupyter_connection(render):
     init = pod["spec"]["initContainers"][0]
     assert init["command"].count("--install-extension") == 2
     assert "ms-toolsai.jupyter" in init["command"]
+
+
+def test_frontend_fronts_the_server_without_a_credential(render):
+    """The frontend: the proxy pointed at the server's URL (its base path
+    included), no Secret, no volume, a client of the server, out only to DNS
+    and the server, the Ingress to its own host."""
+    run, docs = render(**FIXED, frontend_jupyter_url="http://jupyter-localhost.remotedev-jupyter.svc.cluster.local:8888/team/",
+                       frontend_replicas=2, frontend_ingress_enabled=True, frontend_ingress_hosts=["notebook.example.test"])
+    run.check()
+    front = docs["frontend"]
+    assert sorted(d["kind"] for d in front) == ["Deployment", "Ingress", "NetworkPolicy", "Service"]
+    deployment = by_kind(front, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    pod = deployment["spec"]["template"]["spec"]
+    assert "volumes" not in pod and container(deployment)["volumeMounts"] == []
+    env = {e["name"]: e["value"] for e in container(deployment)["env"]}
+    assert env["FRONTEND_UPSTREAM"] == "http://jupyter-localhost.remotedev-jupyter.svc.cluster.local:8888"
+    assert env["FRONTEND_BASE_URL"] == "/team/"
+    assert container(deployment)["readinessProbe"]["httpGet"]["path"] == "/team/frontend/healthz"
+    assert deployment["spec"]["template"]["metadata"]["labels"]["remotedev.jupyter/jupyter-client"] == "jupyter-localhost"
+    egress = by_kind(front, "NetworkPolicy")["spec"]["egress"]
+    assert [rule.get("to") for rule in egress][1] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "jupyter-server"}}}]
+    assert len(egress) == 2  # no internet by default
+    assert by_kind(front, "Ingress")["spec"]["rules"][0]["host"] == "notebook.example.test"
 
 
 def test_acknowledged_open_cors_renders_with_warnings(render):

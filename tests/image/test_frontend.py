@@ -171,7 +171,7 @@ def test_xsrf_stays_on_through_the_proxy(bundle, users_server):
     cookie-authenticated write without the X-XSRFToken header is refused by
     the server, with it accepted."""
     server = users_server
-    with frontend_proxy(bundle, server.url) as (url, _):
+    with frontend_proxy(bundle, server.url) as (url, _proxy):
         session = requests.Session()
         session.get(url + "login", timeout=10).raise_for_status()
         xsrf = session.cookies["_xsrf"]
@@ -186,7 +186,7 @@ def test_xsrf_stays_on_through_the_proxy(bundle, users_server):
 
 
 def test_page_and_proxy_behaviour(bundle):
-    with LocalServer() as server, frontend_proxy(bundle, server.url) as (url, _):
+    with LocalServer() as server, frontend_proxy(bundle, server.url) as (url, _proxy):
         root = requests.get(url, allow_redirects=False, timeout=10)
         assert root.status_code == 302 and root.headers["Location"] == "/frontend/"
         page = requests.get(url + "frontend/", timeout=10)

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from conftest import RUN_ID, Engine, run_role
+from conftest import RUN_ID, assert_built_and_pushed_once, build_push_pull
 from jupyter_probe import LocalServer, api, free_port
 from test_frontend import ARTIFACTS, assert_saved_notebook, browser_check, kernel_display_name
 
@@ -32,20 +32,11 @@ def built(registry, base_image):
         "image_push": True,
         "image_repository": f"remotedev-test/{RUN_ID}/frontend",
     }
-    first = run_role(variables, timeout=1800)
-    assert first.rc == 0, first.failure or first.output[-3000:]
-    second = run_role(variables)
-    engine = Engine("podman")
-    engine.remove_image(first.facts["ref"])
-    engine.pull(first.facts["ref"])
-    return {"first": first, "second": second, "engine": engine, "ref": first.facts["ref"]}
+    return build_push_pull(variables, timeout=1800)
 
 
 def test_built_and_pushed_once(built):
-    assert built["first"].changed() > 0
-    assert built["first"].facts["digest"].startswith("sha256:")
-    assert built["second"].rc == 0 and built["second"].changed() == 0
-    assert built["second"].facts == built["first"].facts
+    assert_built_and_pushed_once(built)
 
 
 def test_node_and_user_inside(built):
