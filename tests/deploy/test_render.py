@@ -271,7 +271,9 @@ def test_no_secret_in_the_output_at_any_verbosity(tmp_path):
     values = {"jupyter_server_image": f"{REGISTRY}/remotedev/jupyter-server:test",
               "code_server_image": f"{REGISTRY}/remotedev/code-server:test",
               "code_server_jupyter_url": "http://jupyter-localhost.remotedev-jupyter.svc.cluster.local:8888/",
-              "code_server_jupyter_secret_name": "jupyter-localhost", **secrets_given}
+              "code_server_jupyter_secret_name": "jupyter-localhost",
+              "frontend_image": f"{REGISTRY}/remotedev/frontend:test",
+              "frontend_jupyter_url": "http://jupyter-localhost.remotedev-jupyter.svc.cluster.local:8888/", **secrets_given}
     # Named users' passwords and tokens, and a hash given explicitly.
     users_secrets = {"ada-password": "ada-pw-" + "a" * 16, "ada-token": "ada-token-" + "b" * 32,
                      "vic-token": "vic-token-" + "c" * 32, "ada-code-password": "ada-code-pw-" + "d" * 16}
