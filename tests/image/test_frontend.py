@@ -38,6 +38,23 @@ ARTIFACTS = REPO / "tests/output/frontend"
 NODE = shutil.which("node") or "node"
 
 
+def page_host() -> str:
+    """A non-loopback address of this machine when it has one: there the page
+    is not a secure context (plain HTTP, not localhost), as in a cluster,
+    where APIs such as crypto.randomUUID are missing."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        lines = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True,
+                               timeout=10, check=True).stdout.splitlines()
+        for line in lines:
+            return line.split()[3].split("/")[0]
+    return "127.0.0.1"
+
+
+# The server behind the proxy sees the page's Host (this address), as a
+# server in a pod does: it must accept requests for a non-local Host.
+REMOTE = ["--ServerApp.allow_remote_access=True"]
+
+
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
     """frontend/ (server.js, app/) as the image gets it, built with the host's Node.js."""
@@ -55,12 +72,13 @@ def bundle(tmp_path_factory) -> Path:
 @contextlib.contextmanager
 def frontend_proxy(bundle: Path, upstream: str, **env):
     port = free_port()
-    environment = {**os.environ, "FRONTEND_UPSTREAM": upstream, "FRONTEND_HOST": "127.0.0.1",
+    host = page_host()
+    environment = {**os.environ, "FRONTEND_UPSTREAM": upstream, "FRONTEND_HOST": host,
                    "FRONTEND_PORT": str(port), **env}
     log = bundle.parent / f"proxy-{port}.log"
     with open(log, "wb") as out:
         process = subprocess.Popen([NODE, bundle / "server.js"], env=environment, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+    url = f"http://{host}:{port}/"
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -120,7 +138,7 @@ def assert_saved_notebook(server, token: str, path: str) -> None:
 
 def test_browser_with_the_instance_token(bundle):
     """Login with the instance token in the server's login form (no named users)."""
-    with LocalServer() as server, frontend_proxy(bundle, server.url) as (url, proxy):
+    with LocalServer(extra_args=REMOTE) as server, frontend_proxy(bundle, server.url) as (url, proxy):
         result = browser_check(url, server.token, "frontend-token.ipynb", kernel_display_name(server, server.token),
                                ARTIFACTS / "token")
         assert result.returncode == 0, f"{result.stderr[-3000:]}\nproxy: {proxy.log.read_text()[-2000:]}"
@@ -148,6 +166,7 @@ def users_server(tmp_path_factory):
             "--ServerApp.identity_provider_class=remotedev_users.UsersIdentityProvider",
             "--ServerApp.authorizer_class=remotedev_users.RoleAuthorizer",
             f"--UsersIdentityProvider.users_file={users_file}",
+            *REMOTE,
         ],
     ) as server:
         server.user_password, server.user_token = password, token
@@ -186,7 +205,7 @@ def test_xsrf_stays_on_through_the_proxy(bundle, users_server):
 
 
 def test_page_and_proxy_behaviour(bundle):
-    with LocalServer() as server, frontend_proxy(bundle, server.url) as (url, _proxy):
+    with LocalServer(extra_args=REMOTE) as server, frontend_proxy(bundle, server.url) as (url, _proxy):
         root = requests.get(url, allow_redirects=False, timeout=10)
         assert root.status_code == 302 and root.headers["Location"] == "/frontend/"
         page = requests.get(url + "frontend/", timeout=10)

@@ -132,6 +132,13 @@ async function runCell(cell) {
   }
 }
 
+// An nbformat cell id. crypto.randomUUID exists only in secure contexts
+// (HTTPS or localhost); the page is also served over plain HTTP inside a
+// cluster, where getRandomValues is still there.
+function cellId() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(4)), (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
 function addCell({ source = '', type = 'code', outputs = [], executionCount = null, trusted = true, after = null } = {}) {
   const node = document.createElement('div');
   node.className = 'rdf-cell';
@@ -162,7 +169,7 @@ function addCell({ source = '', type = 'code', outputs = [], executionCount = nu
   outputHost.dataset.testid = 'output';
   node.append(input, outputHost);
 
-  const cell = { node, prompt, type, executionCount, metadata: {}, id: crypto.randomUUID().slice(0, 8) };
+  const cell = { node, prompt, type, executionCount, metadata: {}, id: cellId() };
   const runKeys = Prec.highest(keymap.of([
     { key: 'Shift-Enter', run: () => { runCell(cell); focusCell(nextCell(cell)); return true; } },
     { key: 'Mod-Enter', run: () => { runCell(cell); return true; } },
