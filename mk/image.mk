@@ -1,8 +1,9 @@
 # ---------------------------------------------------------------- image (role remotedev.jupyter.image)
 #
-#   make images        base image, then the jupyter (pip flavor) and code-server
-#                      images built with podman and pushed to the local registry
-#   make test-image    the image role's proof: both builders, registry, run checks
+#   make images        base image, then the jupyter (pip flavor), code-server and
+#                      frontend images built with podman and pushed to the local registry
+#   make test-image    the image role's proof: both builders, registry, run checks;
+#                      the standalone frontend (bundle, proxy, Chromium) on a local server
 #   make test-image-public-base  (opt-in) the jupyter image from a bare Debian base
 #   make bench-image   kernel round-trip vs the ZMQ floor, rebuild time, sizes
 
@@ -18,9 +19,10 @@ image-base: ## Debian base image (debootstrap) in the local registry
 	scripts/local-registry start >/dev/null
 	scripts/debian-base-image --push $(IMAGE_REGISTRY)
 
-images: venv collection image-base ## build and push the jupyter and code-server images
+images: venv collection image-base ## build and push the jupyter, code-server and frontend images
 	$(BIN)/ansible-playbook playbooks/build_image.yml $(IMAGE_EXTRA_VARS)
 	$(BIN)/ansible-playbook playbooks/build_image.yml $(IMAGE_EXTRA_VARS) -e image_kind=code_server
+	$(BIN)/ansible-playbook playbooks/build_image.yml $(IMAGE_EXTRA_VARS) -e image_kind=frontend
 
 dockerd-start: ## Debian's dockerd on its own socket (for the docker builder)
 	scripts/dockerd start
@@ -28,7 +30,9 @@ dockerd-start: ## Debian's dockerd on its own socket (for the docker builder)
 dockerd-stop:
 	scripts/dockerd stop
 
-test-image: venv lint-venv collection ## image role: podman and dockerd builds, registry, running images
+# e2e-node-deps (mk/molecule.mk): playwright-core for the standalone frontend's
+# browser check (tests/image/test_frontend.py, no cluster).
+test-image: venv lint-venv collection e2e-node-deps ## image role: podman and dockerd builds, registry, running images, the standalone frontend in Chromium
 	$(BIN)/python -m pytest tests/image -v -p no:cacheprovider -o log_cli=false -rA --durations=15
 
 bench-image: venv collection image-base ## image role benchmarks (ratios against baselines of the same run)

@@ -413,10 +413,7 @@ class CodeServer(Component):
 
     def connection(self, creds):
         return {
-            "name": self.name,
-            "namespace": self.namespace,
-            "in_cluster_url": self.in_cluster_url,
-            "external_url": self.external_url,
+            **self.connection_base(),
             "secret_name": self.secret_name,
             "jupyter_url": self.jupyter["url"] if self.connected else "",
             "user": self.user,

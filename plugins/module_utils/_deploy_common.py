@@ -596,12 +596,15 @@ def check_pod_values(problems, s):
     reason = keys_problem(s["affinity"], AFFINITY_KEYS, "the mapping")
     problems.check(not reason, "%s: %s." % (s.var("affinity"), reason))
     check_each(problems, s, "resources", resources_problems(s["resources"]))
-    check_quantity(problems, s, "storage_size")
-    check_quantity(problems, s, "scratch_size_limit")
+    # A component without a volume (the frontend) has no storage settings.
+    for name in ("storage_size", "scratch_size_limit"):
+        if s.get(name) is not None:
+            check_quantity(problems, s, name)
     check_each(problems, s, "image_pull_secrets",
                ["[%d]: %s" % (i, dns_subdomain_problem(n)) for i, n in enumerate(s["image_pull_secrets"])
                 if dns_subdomain_problem(n)])
-    check_optional_name(problems, s, "storage_class")
+    if s.get("storage_class") is not None:
+        check_optional_name(problems, s, "storage_class")
     check_optional_name(problems, s, "ingress_class_name")
     reason = dns_subdomain_problem(s["cluster_domain"])
     problems.check(not reason, "%s: %s." % (s.var("cluster_domain"), reason))

@@ -116,7 +116,7 @@ class Component:
         s = self.s
         for name in ("port", "service_port"):
             problems.in_range(name, 1, 65535)
-        problems.in_range("replicas", 0, 1, self.single_replica_reason)
+        problems.in_range("replicas", 0, self.max_replicas, self.single_replica_reason)
         problems.in_range("wait_timeout", 1, 86400)
         problems.in_range("startup_timeout", 10, 86400)
         problems.in_range("uid", 1, 2147483647, " (never root)")
@@ -129,6 +129,8 @@ class Component:
         check_pull_config(problems, s)
 
     single_replica_reason = ""
+    # One unless the component keeps no state in its pods.
+    max_replicas = 1
     # Environment variables the component sets itself, which the user's env must
     # not override: they carry its configuration and credentials.
     reserved_env = ()
@@ -144,7 +146,7 @@ class Component:
             return
         if not facts["namespace_exists"] and not (self.may_create_namespace or check_mode):
             raise PreflightError(self.missing_namespace_message())
-        if s["storage_class"] and client.get("storage.k8s.io/v1", "StorageClass", s["storage_class"]) is None:
+        if s.get("storage_class") and client.get("storage.k8s.io/v1", "StorageClass", s["storage_class"]) is None:
             raise PreflightError(
                 "StorageClass %s (%s) does not exist; the %s PVC would stay Pending. Nothing was changed."
                 % (s["storage_class"], s.var("storage_class"), self.data_volume))
@@ -271,6 +273,15 @@ class Component:
     def leftover_pod_labels(self):
         """[labels] of pods the component's pods create themselves, which teardown removes too."""
         return []
+
+    def connection_base(self):
+        """What every component's connection fact starts with."""
+        return {
+            "name": self.name,
+            "namespace": self.namespace,
+            "in_cluster_url": self.in_cluster_url,
+            "external_url": self.external_url,
+        }
 
     def connection(self, creds):
         raise NotImplementedError

@@ -34,6 +34,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_common i
 )
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_component import PreflightError
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_code_server import CodeServer
+from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_frontend import Frontend
 from ansible_collections.remotedev.jupyter.plugins.module_utils._deploy_jupyter_server import JupyterServer
 from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_client import (
     Client,
@@ -45,7 +46,7 @@ from ansible_collections.remotedev.jupyter.plugins.module_utils._k8s_client impo
 from ansible_collections.remotedev.jupyter.plugins.module_utils import _image_check as image_check
 from ansible_collections.remotedev.jupyter.plugins.module_utils import _rollout as rollout
 
-COMPONENTS = {cls.prefix: cls for cls in (JupyterServer, CodeServer)}
+COMPONENTS = {cls.prefix: cls for cls in (JupyterServer, CodeServer, Frontend)}
 
 # Fields the API server owns: left out of diffs and change detection.
 SERVER_FIELDS = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid", "selfLink")
@@ -411,6 +412,8 @@ class Engine:
             if not gone:
                 raise EngineError("%s: its pods are still there after %ss (they hold the PVC). Removed: %s."
                                   % (c.title, s["wait_timeout"], ", ".join(self.changes) or "nothing"))
+        if not c.data_volume:
+            return self.result(summary=["Removed %s (it keeps no data)." % c.title])
         where = "PersistentVolumeClaim %s/%s" % (c.namespace, c.name)
         if s["purge_data"]:
             self.delete("v1", "PersistentVolumeClaim", c.name)

@@ -513,10 +513,7 @@ class JupyterServer(Component):
 
     def connection(self, creds):
         return {
-            "name": self.name,
-            "namespace": self.namespace,
-            "in_cluster_url": self.in_cluster_url,
-            "external_url": self.external_url,
+            **self.connection_base(),
             "secret_name": self.secret_name,
             "token_key": TOKEN_KEY,
             "client_label": CLIENT_LABEL,

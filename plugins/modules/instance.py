@@ -35,7 +35,7 @@ options:
       - The component, which is also the prefix of its variables and the name of its role.
     type: str
     required: true
-    choices: [jupyter_server, code_server]
+    choices: [jupyter_server, code_server, frontend]
   mode:
     description:
       - V(converge) does what the variables ask for (converge, remove or render).

@@ -63,12 +63,14 @@ def render(tmp_path):
         values.setdefault("code_server_image", f"{REGISTRY}/remotedev/code-server:test")
         values.setdefault("code_server_jupyter_url", "http://jupyter-localhost.remotedev-jupyter.svc.cluster.local:8888/")
         values.setdefault("code_server_jupyter_secret_name", "jupyter-localhost")
+        values.setdefault("frontend_image", f"{REGISTRY}/remotedev/frontend:test")
+        values.setdefault("frontend_jupyter_url", "http://jupyter-localhost.remotedev-jupyter.svc.cluster.local:8888/")
         out = tmp_path / f"render-{secrets.token_hex(4)}"
         out.mkdir()
         run = run_playbook(TEST_PLAYBOOKS / "render.yml", extra_vars=values, env={"RENDER_DIR": str(out)})
         return run, {
             role: [d for d in yaml.safe_load_all((out / f"{role}.yaml").read_text()) if d]
-            for role in ("jupyter_server", "code_server")
+            for role in ("jupyter_server", "code_server", "frontend")
             if (out / f"{role}.yaml").exists()
         }
 

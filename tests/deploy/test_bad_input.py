@@ -21,6 +21,7 @@ from conftest import PLAYBOOKS, TEST_PLAYBOOKS, run_playbook
 
 JUPYTER_IMAGE = "127.0.0.1:5000/remotedev/jupyter-server:unused"
 CODE_SERVER_IMAGE = "127.0.0.1:5000/remotedev/code-server:unused"
+FRONTEND_IMAGE = "127.0.0.1:5000/remotedev/frontend:unused"
 LONG = "x" * 64
 
 
@@ -39,6 +40,10 @@ def J(id_, message, **values):  # noqa: N802 - reads as a table row
 
 def C(id_, message, **values):  # noqa: N802
     return Case(id_, "code_server", values, message)
+
+
+def F(id_, message, **values):  # noqa: N802
+    return Case(id_, "frontend", values, message)
 
 
 CASES = [
@@ -227,6 +232,21 @@ CASES = [
 CASES.append(Case("cs-without-jupyter", "code_server", {
     "code_server_namespace": "kube-public", "code_server_jupyter_name": "jupyter-none"},
     "Jupyter Server jupyter-none not found in namespace kube-public", namespace_is_fresh=False))
+CASES += [
+    F("fe-jupyter-url", 'frontend_jupyter_url must be an http(s) URL ending in \'/\' with no query (got "jupyter:8888")',
+      frontend_jupyter_url="jupyter:8888"),
+    F("fe-replicas", "frontend_replicas=21 is out of range: it must be 0-20", frontend_replicas=21),
+    F("fe-env-reserved", "frontend_env[0] (FRONTEND_UPSTREAM): FRONTEND_UPSTREAM is set by the role itself",
+      frontend_env=[{"name": "FRONTEND_UPSTREAM", "value": "http://elsewhere:8888"}]),
+    F("fe-jupyter-name", 'frontend_jupyter_name "Jupyter"', frontend_jupyter_name="Jupyter"),
+    F("fe-ingress-hosts", "frontend_ingress_enabled needs frontend_ingress_hosts", frontend_ingress_enabled=True),
+    F("fe-image", 'frontend_image: "note book" is not an image reference', frontend_image="note book"),
+    F("fe-unknown-state", "frontend_state", frontend_state="gone"),
+]
+# The Jupyter Server to front is looked for before any change.
+CASES.append(Case("fe-without-jupyter", "frontend", {
+    "frontend_namespace": "kube-public", "frontend_jupyter_name": "jupyter-none"},
+    "Jupyter Server jupyter-none not found in namespace kube-public", namespace_is_fresh=False))
 CASES.append(Case("cs-pull-secret-missing", "code_server", {
     "code_server_namespace": "kube-public", "code_server_image_pull_secrets": ["no-such-cs-secret"]},
     "Image pull secret(s) no-such-cs-secret not found in namespace kube-public (code_server_image_pull_secrets)",
@@ -248,10 +268,13 @@ def table_run(tmp_path_factory, kube_env, kube):
             "bad_input_role": case.role,
             "jupyter_server_namespace": namespaces[case.id],
             "code_server_namespace": namespaces[case.id],
+            "frontend_namespace": namespaces[case.id],
             "jupyter_server_image": JUPYTER_IMAGE,
             "code_server_image": CODE_SERVER_IMAGE,
+            "frontend_image": FRONTEND_IMAGE,
             "jupyter_server_wait": False,
             "code_server_wait": False,
+            "frontend_wait": False,
         }
         values.update(case.values)
         hosts[case.id] = values

@@ -34,7 +34,7 @@ def test_pod_is_hardened_for_restricted(render):
     run.check()
     namespace = by_kind(docs["jupyter_server"], "Namespace")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    for role in ("jupyter_server", "code_server"):
+    for role in ("jupyter_server", "code_server", "frontend"):
         pod = by_kind(docs[role], "Deployment")["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] == 1000
@@ -289,6 +289,30 @@ def test_code_server_gets_hash_config_and_the_jupyter_connection(render):
     assert "ms-toolsai.jupyter" in init["command"]
 
 
+def test_frontend_fronts_the_server_without_a_credential(render):
+    """The frontend: the proxy pointed at the server's URL (its base path
+    included), no Secret, no volume, a client of the server, out only to DNS
+    and the server, the Ingress to its own host."""
+    run, docs = render(**FIXED, frontend_jupyter_url="http://jupyter-localhost.remotedev-jupyter.svc.cluster.local:8888/team/",
+                       frontend_replicas=2, frontend_ingress_enabled=True, frontend_ingress_hosts=["notebook.example.test"])
+    run.check()
+    front = docs["frontend"]
+    assert sorted(d["kind"] for d in front) == ["Deployment", "Ingress", "NetworkPolicy", "Service"]
+    deployment = by_kind(front, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    pod = deployment["spec"]["template"]["spec"]
+    assert "volumes" not in pod and container(deployment)["volumeMounts"] == []
+    env = {e["name"]: e["value"] for e in container(deployment)["env"]}
+    assert env["FRONTEND_UPSTREAM"] == "http://jupyter-localhost.remotedev-jupyter.svc.cluster.local:8888"
+    assert env["FRONTEND_BASE_URL"] == "/team/"
+    assert container(deployment)["readinessProbe"]["httpGet"]["path"] == "/team/frontend/healthz"
+    assert deployment["spec"]["template"]["metadata"]["labels"]["remotedev.jupyter/jupyter-client"] == "jupyter-localhost"
+    egress = by_kind(front, "NetworkPolicy")["spec"]["egress"]
+    assert [rule.get("to") for rule in egress][1] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "jupyter-server"}}}]
+    assert len(egress) == 2  # no internet by default
+    assert by_kind(front, "Ingress")["spec"]["rules"][0]["host"] == "notebook.example.test"
+
+
 def test_acknowledged_open_cors_renders_with_warnings(render):
     """XSRF off with any origin is refused (tests/deploy/test_bad_input.py) unless
     acknowledged; then it renders, and the run says what it weakens."""
@@ -309,7 +333,9 @@ def test_no_secret_in_the_output_at_any_verbosity(tmp_path):
     values = {"jupyter_server_image": f"{REGISTRY}/remotedev/jupyter-server:test",
               "code_server_image": f"{REGISTRY}/remotedev/code-server:test",
               "code_server_jupyter_url": "http://jupyter-localhost.remotedev-jupyter.svc.cluster.local:8888/",
-              "code_server_jupyter_secret_name": "jupyter-localhost", **secrets_given}
+              "code_server_jupyter_secret_name": "jupyter-localhost",
+              "frontend_image": f"{REGISTRY}/remotedev/frontend:test",
+              "frontend_jupyter_url": "http://jupyter-localhost.remotedev-jupyter.svc.cluster.local:8888/", **secrets_given}
     # Named users' passwords and tokens, and a hash given explicitly.
     users_secrets = {"ada-password": "ada-pw-" + "a" * 16, "ada-token": "ada-token-" + "b" * 32,
                      "vic-token": "vic-token-" + "c" * 32, "ada-code-password": "ada-code-pw-" + "d" * 16}

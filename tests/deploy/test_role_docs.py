@@ -9,7 +9,7 @@ import yaml
 from conftest import REPO
 
 
-@pytest.mark.parametrize("role", ["jupyter_server", "code_server"])
+@pytest.mark.parametrize("role", ["jupyter_server", "code_server", "frontend"])
 def test_defaults_match_the_argument_specs(role):
     root = REPO / "roles" / role
     defaults = yaml.safe_load((root / "defaults/main.yml").read_text())

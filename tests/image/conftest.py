@@ -213,6 +213,25 @@ def run_role(variables: dict, check_mode: bool = False, timeout: int = 3600, env
         return RoleRun(result.rc, result.stdout, result.stderr, result.report, result.command, facts)
 
 
+def build_push_pull(variables: dict, timeout: int = 3600) -> dict:
+    """Build with the role, run it again (it must change nothing), then drop
+    the local image and pull it back from the registry, as a node would."""
+    first = run_role(variables, timeout=timeout)
+    assert first.rc == 0, first.failure or first.output[-3000:]
+    second = run_role(variables)
+    engine = Engine("podman")
+    engine.remove_image(first.facts["ref"])
+    engine.pull(first.facts["ref"])
+    return {"first": first, "second": second, "engine": engine, "ref": first.facts["ref"]}
+
+
+def assert_built_and_pushed_once(built: dict) -> None:
+    assert built["first"].changed() > 0
+    assert built["first"].facts["digest"].startswith("sha256:")
+    assert built["second"].rc == 0 and built["second"].changed() == 0
+    assert built["second"].facts == built["first"].facts
+
+
 @pytest.fixture(scope="session")
 def role():
     return run_role

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conftest import RUN_ID, Engine, run_role
+from conftest import RUN_ID, assert_built_and_pushed_once, build_push_pull
 from jupyter_probe import free_port
 
 NODE_VERSION = "24.21.0"
@@ -30,20 +30,11 @@ def built(registry, base_image):
         "image_push": True,
         "image_repository": f"remotedev-test/{RUN_ID}/code-server",
     }
-    first = run_role(variables, timeout=5400)
-    assert first.rc == 0, first.failure or first.output[-3000:]
-    second = run_role(variables)
-    engine = Engine("podman")
-    engine.remove_image(first.facts["ref"])
-    engine.pull(first.facts["ref"])
-    return {"first": first, "second": second, "engine": engine, "ref": first.facts["ref"]}
+    return build_push_pull(variables, timeout=5400)
 
 
 def test_built_and_pushed_once(built):
-    assert built["first"].changed() > 0
-    assert built["first"].facts["digest"].startswith("sha256:")
-    assert built["second"].rc == 0 and built["second"].changed() == 0
-    assert built["second"].facts == built["first"].facts
+    assert_built_and_pushed_once(built)
 
 
 def test_code_server_version_runs_inside(built):

@@ -1,5 +1,6 @@
 """The rendered build contexts (image_render_only): the conda flavor, which
-cannot be built here (no conda channel), the pip flavor and code-server, all
+cannot be built here (no conda channel), the pip flavor, code-server and the
+frontend, all
 linted with hadolint; the structure of the original design in the conda
 flavor; the extension opt-out; deterministic output."""
 
@@ -63,7 +64,7 @@ def test_conda_flavor_defaults_are_current(tmp_path):
     assert "python=2.7" not in containerfile
 
 
-@pytest.mark.parametrize("kind", ["jupyter", "code_server"])
+@pytest.mark.parametrize("kind", ["jupyter", "code_server", "frontend"])
 def test_pip_flavor_and_code_server_lint_clean(tmp_path, kind):
     context = render(tmp_path, image_kind=kind)
     hadolint(context / "Containerfile")
