@@ -11,7 +11,7 @@ IMAGE_REGISTRY ?= 127.0.0.1:5000
 IMAGE_BUILDER ?= podman
 # The debootstrap base of make image-base, not the role's public default.
 IMAGE_BASE ?= $(IMAGE_REGISTRY)/remotedev/debian:bookworm
-IMAGE_EXTRA_VARS = -e '{"image_registry": "$(IMAGE_REGISTRY)", "image_registry_tls": false, "image_push": true, "image_builder": "$(IMAGE_BUILDER)", "image_pip_base_image": "$(IMAGE_BASE)", "image_code_server_base_image": "$(IMAGE_BASE)"}'
+IMAGE_EXTRA_VARS = -e '{"image_registry": "$(IMAGE_REGISTRY)", "image_registry_tls": false, "image_push": true, "image_builder": "$(IMAGE_BUILDER)", "image_pip_base_image": "$(IMAGE_BASE)", "image_code_server_base_image": "$(IMAGE_BASE)", "image_frontend_base_image": "$(IMAGE_BASE)"}'
 
 .PHONY: image-base images test-image test-image-public-base bench-image dockerd-start dockerd-stop
 

