@@ -58,7 +58,10 @@ def kernel_pods(kube, namespace: str, kernel_id: str) -> list:
 def pod_kernel_image():
     run = run_playbook(PLAYBOOKS / "build_image.yml", extra_vars={
         "image_pod_kernels": True, "image_registry": REGISTRY, "image_registry_tls": False, "image_push": True,
-        "image_repository": "remotedev/jupyter-server-pod-kernels"})
+        "image_repository": "remotedev/jupyter-server-pod-kernels",
+        # make image-base's debootstrap base, as make images uses: the role's
+        # public default would need a registry mirror this machine lacks.
+        "image_pip_base_image": f"{REGISTRY}/remotedev/debian:bookworm"})
     run.check()
     ref = run.task("Show the image reference")[0].msg
     assert ref.startswith(f"{REGISTRY}/remotedev/jupyter-server-pod-kernels"), ref
