@@ -13,8 +13,8 @@ import re
 import yaml
 
 ROLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "roles")
-# {{ var }}, or {{ var | default('') }} for another role's variable (empty here).
-JINJA = re.compile(r"\{\{\s*(\w+)\s*(\|\s*default\(''\)\s*)?\}\}")
+# {{ var }}, or {{ var | default('literal') }} for another role's variable (the literal here).
+JINJA = re.compile(r"\{\{\s*(\w+)\s*(\|\s*default\('([^']*)'\)\s*)?\}\}")
 INVENTORY_HOSTNAME = "demo"
 _DEFAULTS = {}
 
@@ -32,7 +32,7 @@ def role_defaults(role):
                     if not JINJA.search(value):
                         break
                     value = JINJA.sub(lambda m: str(resolve(context[m.group(1)] if not m.group(2)
-                                                            else context.get(m.group(1), ""))), value)
+                                                            else context.get(m.group(1), m.group(3)))), value)
                 assert not JINJA.search(value), "unresolved Jinja in %s defaults: %s" % (role, value)
                 return value
             if isinstance(value, list):
