@@ -210,8 +210,8 @@ def kernel_pod_template(component, kernel):
         "env": env,
         "securityContext": container_security_context(s["read_only_root_filesystem"]),
         "resources": resources,
-        "volumeMounts": [{"name": "notebooks", "mountPath": s["root_dir"]}]
-        + [{"name": "scratch-%d" % i, "mountPath": path} for i, path in enumerate(scratch)],
+        "volumeMounts": [{"name": "notebooks", "mountPath": s["root_dir"]}] + [
+            {"name": "scratch-%d" % i, "mountPath": path} for i, path in enumerate(scratch)],
     }
     spec = {
         "restartPolicy": "Never",
