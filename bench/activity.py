@@ -32,7 +32,7 @@ sys.dont_write_bytecode = True
 
 from jupyter_probe import KernelSocket, LocalServer  # noqa: E402
 from remotedev_nodelay import activity  # noqa: E402
-from test_nodelay import EXTENSION_SRC, _watch  # noqa: E402
+from test_nodelay import EXTENSION_SRC, _watch, capture_iopub  # noqa: E402
 
 # The stock side: TCP_NODELAY as in the image, jupyter_server's own activity callback.
 NODELAY_ONLY = """
@@ -47,37 +47,6 @@ def _load_jupyter_server_extension(serverapp):
     for cls in remotedev_nodelay.resolve_handlers():
         remotedev_nodelay.patch_handler(cls)
 """
-
-
-def capture_iopub() -> tuple[bytes, list[list[bytes]]]:
-    """The session key and raw IOPub frames of a few requests to a real kernel."""
-    import zmq
-    from jupyter_client.manager import KernelManager
-
-    manager = KernelManager(kernel_name="python3")
-    manager.start_kernel()
-    try:
-        client = manager.client()
-        client.start_channels()
-        client.wait_for_ready(timeout=60)
-        iopub = manager.connect_iopub()
-        iopub.setsockopt(zmq.RCVTIMEO, 1000)
-        time.sleep(0.5)  # the SUB socket joins late
-        for request in (client.kernel_info, lambda: client.execute("1+1"), lambda: client.execute("1/0"),
-                        client.comm_info):
-            request()
-            time.sleep(0.3)
-        frames = []
-        while True:
-            try:
-                frames.append(iopub.recv_multipart())
-            except zmq.Again:
-                break
-        client.stop_channels()
-        iopub.close()
-        return manager.session.key, frames
-    finally:
-        manager.shutdown_kernel(now=True)
 
 
 def distinct_copies(key: bytes, frames: list[list[bytes]], rounds: int) -> list[list[bytes]]:

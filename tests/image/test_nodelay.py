@@ -157,10 +157,10 @@ def _watch(watch, key):
     return manager, kernel
 
 
-@pytest.fixture(scope="module")
-def iopub_messages():
-    """The raw IOPub frames of a real kernel: starting, kernel_info, an execute
-    with a result, one with an error, and a comm_info request."""
+def capture_iopub():
+    """The session key and raw IOPub frames of a real kernel: starting,
+    kernel_info, an execute with a result, one with an error, and a comm_info
+    request (bench/activity.py feeds the same to both callbacks)."""
     import zmq
     from jupyter_client.manager import KernelManager
 
@@ -194,9 +194,14 @@ def iopub_messages():
             collect(request())
         client.stop_channels()
         iopub.close()
-        yield manager.session.key, frames
+        return manager.session.key, frames
     finally:
         manager.shutdown_kernel(now=True)
+
+
+@pytest.fixture(scope="module")
+def iopub_messages():
+    return capture_iopub()
 
 
 @pytest.mark.parametrize("order", ["as sent", "reversed", "shuffled"])
