@@ -13,7 +13,9 @@ import uuid
 
 import pytest
 
-from conftest import RUN_ID, assert_built_and_pushed_once, build_push_pull
+import yaml
+
+from conftest import REGISTRY, REPO, RUN_ID, assert_built_and_pushed_once, build_push_pull
 from jupyter_probe import LocalServer, api, free_port
 from test_frontend import ARTIFACTS, assert_saved_notebook, browser_check, kernel_display_name
 
@@ -33,6 +35,20 @@ def built(registry, base_image):
         "image_repository": f"remotedev-test/{RUN_ID}/frontend",
     }
     return build_push_pull(variables, timeout=1800)
+
+
+def test_molecule_builds_this_image():
+    """Molecule's prepare builds the frontend image with podman from its
+    inventory; with the same settings as the build here (the local Debian
+    base, the role's Node.js), every layer is in podman's cache by then (one
+    image build per run)."""
+    scenario = yaml.safe_load((REPO / "extensions/molecule/default/molecule.yml").read_text())
+    inventory = scenario["provisioner"]["inventory"]["group_vars"]["all"]
+    assert inventory.get("image_frontend_base_image") == f"{REGISTRY}/remotedev/debian:bookworm"
+    assert inventory["image_builder"] == "podman"
+    assert not [name for name in inventory if name.startswith("image_frontend_") and name != "image_frontend_base_image"]
+    defaults = yaml.safe_load((REPO / "roles/image/defaults/main.yml").read_text())
+    assert defaults["image_frontend_node_version"] == NODE_VERSION
 
 
 def test_built_and_pushed_once(built):
