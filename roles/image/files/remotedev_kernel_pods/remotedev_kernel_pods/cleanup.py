@@ -25,6 +25,7 @@ def delete_orphans(log) -> list[str]:
         log.info("remotedev_kernel_pods: no kernel pod selectors in the environment: no orphan cleanup")
         return []
     from kubernetes import client, config  # pylint: disable=import-outside-toplevel
+    from kubernetes.client.rest import ApiException  # pylint: disable=import-outside-toplevel
 
     config.load_incluster_config()
     api = client.CoreV1Api()
@@ -36,7 +37,7 @@ def delete_orphans(log) -> list[str]:
         log.warning("remotedev_kernel_pods: deleting kernel pod %s/%s, left by a server that is gone", namespace, name)
         try:
             api.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
-        except client.exceptions.ApiException as exc:
+        except ApiException as exc:
             if exc.status != 404:
                 raise
     return names
