@@ -25,7 +25,6 @@ start or a cell fails, 2 when the run cannot start.
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime
 import json
 import os
@@ -35,15 +34,15 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests/image"))
+sys.path[:0] = [str(REPO / "tests/image"), str(REPO / "bench")]
 sys.dont_write_bytecode = True
 
 import websocket  # noqa: E402
 
 from jupyter_probe import V1_PROTOCOL, KernelSocket, api  # noqa: E402
+from load import discover, percentile  # noqa: E402  (bench/load.py: the Service, the token; nearest-rank percentiles)
 
 START_TIMEOUT = 180
 MESSAGE_TIMEOUT = 30
@@ -63,14 +62,6 @@ class StartedKernel(KernelSocket):
         self.ws = websocket.create_connection(ws_url, header=[f"Authorization: token {token}"], timeout=START_TIMEOUT,
                                               subprotocols=[V1_PROTOCOL])
         self._wait_ready()
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    """Nearest-rank percentile; 0 for no samples."""
-    if not samples:
-        return 0.0
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
 
 
 def one_kernel(url: str, token: str, kernelspec: str, cells: int) -> dict:
@@ -103,21 +94,6 @@ def side(runs: list[dict]) -> dict:
     }
 
 
-def discover(namespace: str, instance: str, url: str) -> tuple[str, str]:
-    """The Service's URL (with the instance's base URL) and the instance token."""
-    from kubernetes import client, config
-
-    config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
-    core = client.CoreV1Api()
-    name = f"jupyter-{instance}"
-    if not url:
-        service = core.read_namespaced_service(name, namespace)
-        base_path = urlsplit((service.metadata.annotations or {}).get("remotedev.jupyter/url", "/")).path or "/"
-        url = f"http://{service.spec.cluster_ip}:{service.spec.ports[0].port}{base_path}"
-    token = base64.b64decode(core.read_namespaced_secret(name, namespace).data["token"]).decode()
-    return url, token
-
-
 def report(figures: dict) -> str:
     rows = [("kernel", "kernelspec", "kernels", "start median s", "start min-max s", "round trip median ms",
              "round trip p99 ms")]
@@ -146,7 +122,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     args = parser.parse_args(argv)
     try:
-        url, token = discover(args.namespace, args.instance, args.url)
+        _core, url, token, _pod, _container = discover(args.namespace, args.instance, args.url)
         specs = api(url, "api/kernelspecs", token)["kernelspecs"]
         missing = [k for k in (args.pod_kernel, args.in_server_kernel) if k not in specs]
         if missing:
