@@ -5,6 +5,7 @@ The provisioner and the launcher talk to a cluster: Molecule runs them."""
 from __future__ import annotations
 
 import json
+import time
 import sys
 from pathlib import Path
 
@@ -119,3 +120,22 @@ def test_orphans_are_the_kernel_pods_of_servers_gone_or_going():
 
 def test_the_cleanup_is_a_server_extension():
     assert kp._jupyter_server_extension_points() == [{"module": "remotedev_kernel_pods.cleanup"}]
+
+
+def test_the_cleanup_loads_in_a_real_server_and_a_failure_does_not_stop_it(monkeypatch):
+    """The extension as the role enables it (jpserver_extensions), in a real
+    `jupyter server`: outside a cluster its Kubernetes call fails, which it
+    logs while the server keeps serving. (Molecule's pod_kernels.yml proves
+    the cleanup itself on the cluster.)"""
+    from jupyter_probe import LocalServer, api  # pylint: disable=import-outside-toplevel
+
+    for name, value in {"GP_NAMESPACE": "team", kp.KERNEL_SELECTOR_ENV: "app.kubernetes.io/name=jupyter-kernel",
+                        kp.SERVER_SELECTOR_ENV: "app.kubernetes.io/name=jupyter-server", kp.SERVER_POD_ENV: "srv"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with LocalServer(extensions={"remotedev_kernel_pods": True}, extra_pythonpath=[str(SOURCE)]) as server:
+        deadline = time.monotonic() + 30
+        while "orphaned kernel pods could not be cleaned" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "orphaned kernel pods could not be cleaned" in server.log(), server.log()[-2000:]
+        assert api(server.url, "api/status", server.token)["started"]
