@@ -5,8 +5,8 @@ The provisioner and the launcher talk to a cluster: Molecule runs them."""
 from __future__ import annotations
 
 import json
-import time
 import sys
+import time
 from pathlib import Path
 
 import pytest
