@@ -16,7 +16,7 @@
 E2E_NODE_DIR := tests/e2e/node
 MOLECULE_ARGS ?=
 
-.PHONY: e2e-node-deps test-molecule molecule-converge molecule-verify molecule-destroy bench-load
+.PHONY: e2e-node-deps test-molecule molecule-converge molecule-verify molecule-destroy bench-load bench-pod-kernels
 
 e2e-node-deps: $(E2E_NODE_DIR)/node_modules/.installed ## @jupyterlab/services and playwright-core for verify
 $(E2E_NODE_DIR)/node_modules/.installed: $(E2E_NODE_DIR)/package.json $(E2E_NODE_DIR)/package-lock.json
@@ -44,3 +44,11 @@ molecule-destroy: venv collection $(LOCAL_CLUSTER) ## molecule destroy: teardown
 BENCH_LOAD_ARGS ?= --namespace remotedev-molecule --instance molecule
 bench-load: venv $(LOCAL_CLUSTER) ## N clients through the Service vs the direct-ZMQ floor (BENCH_LOAD_ARGS)
 	$(BIN)/python bench/load.py $(BENCH_LOAD_ARGS)
+
+# A benchmark (docs/benchmarks.md): kernel start and execute round trip of a
+# pod kernel against an in-server kernel of the same server, on the Molecule
+# deployment's neighbour (the instance with pod kernels) unless
+# BENCH_POD_KERNELS_ARGS='--namespace NS --instance NAME' names another one.
+BENCH_POD_KERNELS_ARGS ?= --namespace remotedev-molecule --instance molecule-neighbour
+bench-pod-kernels: venv $(LOCAL_CLUSTER) ## pod kernel vs in-server kernel: start time, round trip (BENCH_POD_KERNELS_ARGS)
+	$(BIN)/python bench/pod_kernels.py $(BENCH_POD_KERNELS_ARGS)

@@ -291,6 +291,8 @@ class JupyterServer(Component):
                 "cull_busy": s["cull_busy"],
             },
         }
+        if pod_kernels.enabled(s):
+            settings["ServerApp"]["jpserver_extensions"] = {pod_kernels.CLEANUP_EXTENSION: True}
         if s["users"]:
             # Only whether there are users is in the config: who they are is in
             # the users Secret, so changing them leaves the pod alone.
@@ -412,7 +414,7 @@ class JupyterServer(Component):
             # JupyterLab's settings and workspaces survive restarts on the PVC.
             {"name": "JUPYTERLAB_SETTINGS_DIR", "value": s["root_dir"] + "/.jupyter/lab/user-settings"},
             {"name": "JUPYTERLAB_WORKSPACES_DIR", "value": s["root_dir"] + "/.jupyter/lab/workspaces"},
-        ] + (pod_kernels.server_env(s) if pod_kernels.enabled(s) else [])
+        ] + (pod_kernels.server_env(self) if pod_kernels.enabled(s) else [])
         mounts = [
             {"name": "notebooks", "mountPath": s["root_dir"]},
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},

@@ -274,13 +274,29 @@ def kernels_volume(component):
     return {"name": "kernels", "configMap": {"name": kernels_configmap_name(component.name), "items": items}}
 
 
-def server_env(s):
-    """What the provisioner in the server reads from its environment."""
+def selector_string(labels):
+    return ",".join("%s=%s" % item for item in sorted(labels.items()))
+
+
+def server_env(component):
+    """What the provisioner in the server reads from its environment, and what
+    its orphan cleanup (remotedev_kernel_pods.cleanup) needs: the selectors of
+    the instance's kernel pods and server pods, and the server pod's own name
+    (the label of the kernel pods it launches)."""
+    s = component.s
     return [
         {"name": "JUPYTER_PATH", "value": KERNELS_DIR},
         {"name": "GP_NAMESPACE", "value": s["namespace"]},
         {"name": "GP_RESPONSE_PORT", "value": str(s["pod_kernel_response_port"])},
+        {"name": "REMOTEDEV_KERNEL_POD_SELECTOR", "value": selector_string(kernel_selector(component.instance))},
+        {"name": "REMOTEDEV_SERVER_POD_SELECTOR", "value": selector_string(component.selector)},
+        {"name": "REMOTEDEV_SERVER_POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
     ]
+
+
+#: The server extension that deletes, at the server's start, the kernel pods a
+#: server that is gone left behind (in the image with image_pod_kernels).
+CLEANUP_EXTENSION = "remotedev_kernel_pods"
 
 
 def kernel_network_policy(component, egress):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,52 @@ def pod(phase="Pending", conditions=(), containers=()):
 ])
 def test_pod_problem_names_the_reason(status, reason, fatal):
     assert kp.pod_problem(status) == (reason, fatal)
+
+
+def test_pod_names_the_server_that_launched_it():
+    pod = kp.kernel_pod(TEMPLATE, {**ENV, kp.SERVER_POD_ENV: "jupyter-data-5d9c7-x2k4p"}, {"KERNEL_ID": "k1"})
+    assert pod["metadata"]["labels"][kp.SERVER_LABEL] == "jupyter-data-5d9c7-x2k4p"
+    assert kp.SERVER_LABEL not in launched()["metadata"]["labels"]
+
+
+def named(name, server=None, phase="Running", deleted=False):
+    meta = {"name": name, "labels": {kp.SERVER_LABEL: server} if server else {}}
+    if deleted:
+        meta["deletionTimestamp"] = "2026-12-01T07:00:00Z"
+    return {"metadata": meta, "status": {"phase": phase}}
+
+
+def test_orphans_are_the_kernel_pods_of_servers_gone_or_going():
+    servers = [named("srv-new"), named("srv-rolling", phase="Pending"), named("srv-old", deleted=True),
+               named("srv-dead", phase="Failed")]
+    kernels = [named("k-new", "srv-new"), named("k-rolling", "srv-rolling"), named("k-old", "srv-old"),
+               named("k-dead", "srv-dead"), named("k-gone", "srv-gone"), named("k-unknown"),
+               named("k-deleting", "srv-gone", deleted=True)]
+    assert kp.orphans(kernels, servers) == ["k-dead", "k-gone", "k-old", "k-unknown"]
+    assert kp.orphans([], servers) == [] and kp.orphans(kernels[:1], servers) == []
+    # server pod names longer than a label value still match
+    long_name = "s" * 70
+    assert kp.orphans([named("k", kp.label_value(long_name))], [named(long_name)]) == []
+
+
+def test_the_cleanup_is_a_server_extension():
+    assert kp._jupyter_server_extension_points() == [{"module": "remotedev_kernel_pods.cleanup"}]
+
+
+def test_the_cleanup_loads_in_a_real_server_and_a_failure_does_not_stop_it(monkeypatch):
+    """The extension as the role enables it (jpserver_extensions), in a real
+    `jupyter server`: outside a cluster its Kubernetes call fails, which it
+    logs while the server keeps serving. (Molecule's pod_kernels.yml proves
+    the cleanup itself on the cluster.)"""
+    from jupyter_probe import LocalServer, api  # pylint: disable=import-outside-toplevel
+
+    for name, value in {"GP_NAMESPACE": "team", kp.KERNEL_SELECTOR_ENV: "app.kubernetes.io/name=jupyter-kernel",
+                        kp.SERVER_SELECTOR_ENV: "app.kubernetes.io/name=jupyter-server", kp.SERVER_POD_ENV: "srv"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with LocalServer(extensions={"remotedev_kernel_pods": True}, extra_pythonpath=[str(SOURCE)]) as server:
+        deadline = time.monotonic() + 30
+        while "orphaned kernel pods could not be cleaned" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "orphaned kernel pods could not be cleaned" in server.log(), server.log()[-2000:]
+        assert api(server.url, "api/status", server.token)["started"]

@@ -27,6 +27,10 @@ KERNELS = [
     {"name": "tools", "display_name": "Python 3 (tools)", "packages": ["six"], "env": {"REMOTEDEV_KERNEL": "tools"}},
 ]
 USER_HOME = "/home/jovyan"
+# image_pod_kernels per builder: podman builds what Molecule's prepare builds
+# (the pod kernels' provisioner included, so prepare finds every layer cached);
+# the Docker build proves the plain image.
+POD_KERNELS = {"podman": True, "docker": False}
 
 
 def test_molecule_builds_this_image():
@@ -39,6 +43,8 @@ def test_molecule_builds_this_image():
     # The same base as the base_image fixture's (not the role's public default).
     assert inventory["image_pip_base_image"] == f"{REGISTRY}/remotedev/debian:bookworm"
     assert (inventory["image_builder"], inventory["image_flavor"]) == ("podman", "pip")
+    # The neighbour's pod kernels need the provisioner in the image: the podman build here has it too.
+    assert inventory["image_pod_kernels"] is POD_KERNELS["podman"]
 
 
 def role_vars(builder: str, registry: str, base_image: str, dockerd: str | None, **extra) -> dict:
@@ -53,6 +59,7 @@ def role_vars(builder: str, registry: str, base_image: str, dockerd: str | None,
     }
     if builder == "docker":
         variables["image_docker_host"] = dockerd
+    variables["image_pod_kernels"] = POD_KERNELS[builder]
     variables.update(extra)
     return variables
 

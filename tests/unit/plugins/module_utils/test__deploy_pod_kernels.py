@@ -78,14 +78,23 @@ def test_rbac_is_a_namespaced_role_on_pods_only():
 def test_server_pod_gets_token_kernelspecs_and_provisioner_env():
     pod = server_pod(jupyter(pod_kernels=[{"name": "pod"}, BIG]))
     assert pod["automountServiceAccountToken"] is True and pod["serviceAccountName"] == "jupyter-demo"
-    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in pod["containers"][0]["env"]}
     assert env["JUPYTER_PATH"] == "/etc/jupyter-kernels"
     assert env["GP_NAMESPACE"] == "remotedev-jupyter" and env["GP_RESPONSE_PORT"] == "8877"
+    # the orphan cleanup: this instance's kernel pods, its server pods, the server pod's own name
+    assert env["REMOTEDEV_KERNEL_POD_SELECTOR"] == "app.kubernetes.io/instance=demo,app.kubernetes.io/name=jupyter-kernel"
+    assert env["REMOTEDEV_SERVER_POD_SELECTOR"] == "app.kubernetes.io/instance=demo,app.kubernetes.io/name=jupyter-server"
+    assert env["REMOTEDEV_SERVER_POD"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert {"name": "kernels", "mountPath": "/etc/jupyter-kernels", "readOnly": True} in pod["containers"][0]["volumeMounts"]
     volume = [v for v in pod["volumes"] if v["name"] == "kernels"][0]
     assert volume["configMap"]["name"] == "jupyter-demo-kernels"
     assert [i["path"] for i in volume["configMap"]["items"]] == [
         "kernels/pod/kernel.json", "kernels/pod/pod.json", "kernels/big/kernel.json", "kernels/big/pod.json"]
+
+
+def test_the_server_loads_the_orphan_cleanup_only_with_pod_kernels():
+    assert "ServerApp.jpserver_extensions = {'remotedev_kernel_pods': True}" in jupyter(pod_kernels=[{"name": "pod"}]).config
+    assert "jpserver_extensions" not in jupyter(pod_kernels=[]).config
 
 
 def test_kernelspec_uses_the_provisioner_and_the_launcher():

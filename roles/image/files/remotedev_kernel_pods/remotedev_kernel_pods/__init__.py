@@ -20,6 +20,15 @@ COMPONENT_LABEL = "component"
 COMPONENT = "kernel"
 #: Who started the kernel (named users, KERNEL_USERNAME), as a label value.
 USER_LABEL = "remotedev.jupyter/user"
+#: The server pod that launched the kernel (REMOTEDEV_SERVER_POD, the downward
+#: API's pod name): a server starting up deletes the kernel pods of servers
+#: that are gone (orphans).
+SERVER_LABEL = "remotedev.jupyter/server"
+#: The server's environment naming its kernel pods and its own pods, as label
+#: selectors (the deploy engine sets them).
+KERNEL_SELECTOR_ENV = "REMOTEDEV_KERNEL_POD_SELECTOR"
+SERVER_SELECTOR_ENV = "REMOTEDEV_SERVER_POD_SELECTOR"
+SERVER_POD_ENV = "REMOTEDEV_SERVER_POD"
 
 #: What the kernel in the pod gets from the launch, besides the template's env:
 #: what bootstrap-kernel.sh and launch_ipykernel.py need to call the server
@@ -85,6 +94,9 @@ def kernel_pod(template: dict, env: t.Mapping[str, str], launch: t.Mapping[str, 
     user = label_value(launch.get("KERNEL_USERNAME", ""))
     if user:
         labels[USER_LABEL] = user
+    server = label_value(env.get(SERVER_POD_ENV, ""))
+    if server:
+        labels[SERVER_LABEL] = server
     containers = (pod.get("spec") or {}).get("containers") or []
     if not containers:
         raise LaunchError("the pod template has no container")
@@ -120,3 +132,29 @@ def pod_problem(pod: t.Optional[dict]) -> tuple[str, bool]:
     if phase in ("Failed", "Succeeded"):
         return "pod %s: %s" % (phase, status.get("message") or status.get("reason") or "no message"), True
     return "", False
+
+
+def orphans(kernel_pods: t.Iterable[dict], server_pods: t.Iterable[dict]) -> list[str]:
+    """Names of the kernel pods (as the API returns them) that no live server
+    owns: launched by a server pod that is gone or going (deleted, or ended),
+    or by no known server. The kernels of the servers still running (the other
+    replicas, the old pod of a rolling update) are kept: they are theirs."""
+    live = set()
+    for pod in server_pods:
+        meta = pod.get("metadata") or {}
+        phase = (pod.get("status") or {}).get("phase")
+        if not meta.get("deletionTimestamp") and phase in ("Pending", "Running"):
+            live.add(label_value(meta.get("name", "")))
+    found = []
+    for pod in kernel_pods:
+        meta = pod.get("metadata") or {}
+        if meta.get("deletionTimestamp"):
+            continue
+        if (meta.get("labels") or {}).get(SERVER_LABEL) not in live:
+            found.append(meta["name"])
+    return sorted(found)
+
+
+def _jupyter_server_extension_points():
+    """The server extension that deletes orphaned kernel pods at start."""
+    return [{"module": "remotedev_kernel_pods.cleanup"}]
