@@ -105,6 +105,15 @@ def named(name, server=None, phase="Running", deleted=False):
     return {"metadata": meta, "status": {"phase": phase}}
 
 
+def test_the_current_pod_is_the_first_not_being_deleted():
+    # a restart: the OOM-killed pod on its way out, the new one of the same name
+    old, new = named("ada-k1", phase="Failed", deleted=True), named("ada-k1", phase="Pending")
+    assert kp.current_pod([old, new]) is new and kp.current_pod([new, old]) is new
+    assert kp.current_pod([old]) is None and kp.current_pod([]) is None
+    # a failed pod not yet deleted is still the kernel's: poll() sees it ended
+    assert kp.current_pod([named("ada-k1", phase="Failed")])["status"]["phase"] == "Failed"
+
+
 def test_orphans_are_the_kernel_pods_of_servers_gone_or_going():
     servers = [named("srv-new"), named("srv-rolling", phase="Pending"), named("srv-old", deleted=True),
                named("srv-dead", phase="Failed")]

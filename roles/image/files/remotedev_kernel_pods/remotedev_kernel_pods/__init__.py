@@ -134,6 +134,17 @@ def pod_problem(pod: t.Optional[dict]) -> tuple[str, bool]:
     return "", False
 
 
+def current_pod(kernel_pods: t.Iterable[dict]) -> t.Optional[dict]:
+    """The kernel's pod among those its kernel id selects (as the API returns
+    them): the first not being deleted. A restart deletes the old pod and
+    creates a new one of the same name, and a pod deleted under its kernel
+    means the kernel is gone: neither is the kernel's pod any more."""
+    for pod in kernel_pods:
+        if not (pod.get("metadata") or {}).get("deletionTimestamp"):
+            return pod
+    return None
+
+
 def orphans(kernel_pods: t.Iterable[dict], server_pods: t.Iterable[dict]) -> list[str]:
     """Names of the kernel pods (as the API returns them) that no live server
     owns: launched by a server pod that is gone or going (deleted, or ended),

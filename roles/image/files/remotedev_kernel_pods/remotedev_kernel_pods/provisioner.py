@@ -16,7 +16,7 @@ from gateway_provisioners.k8s import KubernetesProvisioner, client
 from tornado.web import HTTPError
 from gateway_provisioners.remote_provisioner import RemoteProvisionerBase
 
-from remotedev_kernel_pods import COMPONENT, COMPONENT_LABEL, KERNEL_ID_LABEL, pod_problem
+from remotedev_kernel_pods import COMPONENT, COMPONENT_LABEL, KERNEL_ID_LABEL, current_pod, pod_problem
 
 
 class RemotedevKubernetesProvisioner(KubernetesProvisioner):
@@ -26,12 +26,19 @@ class RemotedevKubernetesProvisioner(KubernetesProvisioner):
         super().__init__(**kwargs)
         self._pod: t.Optional[dict] = None
 
+    async def pre_launch(self, **kwargs: t.Any) -> dict[str, t.Any]:
+        """Upstream's, forgetting the pod of the previous launch: a restart's
+        launch must not judge the new pod by the one it replaces (an OOM-killed
+        pod would fail the restart at once)."""
+        self._pod = None
+        return await super().pre_launch(**kwargs)
+
     def get_container_status(self, iteration: t.Optional[str]) -> str:
         """The pod's phase (lower case), as upstream; the pod itself is kept for
         handle_launch_timeout, so a launch lists the pod once per poll."""
         selector = "%s=%s,%s=%s" % (KERNEL_ID_LABEL, self.kernel_id, COMPONENT_LABEL, COMPONENT)
         found = client.CoreV1Api().list_namespaced_pod(namespace=self.kernel_namespace, label_selector=selector)
-        self._pod = client.ApiClient().sanitize_for_serialization(found.items[0]) if found and found.items else None
+        self._pod = current_pod(client.ApiClient().sanitize_for_serialization(found.items)) if found else None
         if self._pod is None:
             return ""
         self.container_name = self._pod["metadata"]["name"]
