@@ -42,7 +42,7 @@ teardown: venv collection ## remove inventory/example's `local` instances (keeps
 	$(BIN)/ansible-playbook -i $(DEPLOY_INVENTORY) playbooks/teardown.yml \
 	  --limit $(DEPLOY_LIMIT) $(DEPLOY_ARGS)
 
-test-deploy: venv collection image-base $(LOCAL_CLUSTER) ## deploy proofs without a deployment: rendering, role docs, bad input refused before any change
+test-deploy: venv collection $(LOCAL_CLUSTER) ## deploy proofs without a deployment: rendering, role docs, bad input refused before any change
 	$(BIN)/python -m pytest -v -p no:cacheprovider -rA --durations=10 \
 	  tests/deploy $(DEPLOY_PYTEST_ARGS)
 
