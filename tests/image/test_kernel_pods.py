@@ -98,8 +98,18 @@ def test_pod_names_the_server_that_launched_it():
     assert kp.SERVER_LABEL not in launched()["metadata"]["labels"]
 
 
-def named(name, server=None, phase="Running", deleted=False):
+def test_pod_names_the_server_process_that_launched_it():
+    env = {**ENV, kp.SERVER_POD_ENV: "jupyter-data-5d9c7-x2k4p", kp.SERVER_BOOT_ENV: "0a1b2c3d4e5f"}
+    assert kp.kernel_pod(TEMPLATE, env, {"KERNEL_ID": "k1"})["metadata"]["labels"][kp.SERVER_BOOT_LABEL] == "0a1b2c3d4e5f"
+    # no boot without the pod: the pod's name is what the cleanup goes by
+    env = {**ENV, kp.SERVER_BOOT_ENV: "0a1b2c3d4e5f"}
+    assert kp.SERVER_BOOT_LABEL not in kp.kernel_pod(TEMPLATE, env, {"KERNEL_ID": "k1"})["metadata"]["labels"]
+
+
+def named(name, server=None, phase="Running", deleted=False, boot=None):
     meta = {"name": name, "labels": {kp.SERVER_LABEL: server} if server else {}}
+    if boot:
+        meta["labels"][kp.SERVER_BOOT_LABEL] = boot
     if deleted:
         meta["deletionTimestamp"] = "2026-12-01T07:00:00Z"
     return {"metadata": meta, "status": {"phase": phase}}
@@ -125,6 +135,17 @@ def test_orphans_are_the_kernel_pods_of_servers_gone_or_going():
     # server pod names longer than a label value still match
     long_name = "s" * 70
     assert kp.orphans([named("k", kp.label_value(long_name))], [named(long_name)]) == []
+
+
+def test_orphans_include_the_kernel_pods_of_this_pods_earlier_server_process():
+    """The server container restarted in its pod (its server OOM-killed): the
+    pod's name is the same, its kernels are not the new process's."""
+    servers = [named("srv-self"), named("srv-other")]
+    kernels = [named("k-mine", "srv-self", boot="b2"), named("k-before-restart", "srv-self", boot="b1"),
+               named("k-before-boot-labels", "srv-self"), named("k-other", "srv-other", boot="b1")]
+    assert kp.orphans(kernels, servers, "srv-self", "b2") == ["k-before-boot-labels", "k-before-restart"]
+    # without its own boot (an older server), only the gone servers' pods, as before
+    assert kp.orphans(kernels, servers, "srv-self", "") == [] and kp.orphans(kernels, servers) == []
 
 
 def test_the_cleanup_is_a_server_extension():

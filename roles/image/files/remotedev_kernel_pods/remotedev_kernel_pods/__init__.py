@@ -24,6 +24,12 @@ USER_LABEL = "remotedev.jupyter/user"
 #: API's pod name): a server starting up deletes the kernel pods of servers
 #: that are gone (orphans).
 SERVER_LABEL = "remotedev.jupyter/server"
+#: The server process that launched the kernel (REMOTEDEV_SERVER_BOOT, which
+#: the cleanup extension sets at the server's start): a server container
+#: restarted in the same pod (its server OOM-killed) keeps the pod's name but
+#: not its kernels, so its new process deletes the pods of the old one.
+SERVER_BOOT_LABEL = "remotedev.jupyter/server-boot"
+SERVER_BOOT_ENV = "REMOTEDEV_SERVER_BOOT"
 #: The server's environment naming its kernel pods and its own pods, as label
 #: selectors (the deploy engine sets them).
 KERNEL_SELECTOR_ENV = "REMOTEDEV_KERNEL_POD_SELECTOR"
@@ -97,6 +103,9 @@ def kernel_pod(template: dict, env: t.Mapping[str, str], launch: t.Mapping[str, 
     server = label_value(env.get(SERVER_POD_ENV, ""))
     if server:
         labels[SERVER_LABEL] = server
+    boot = label_value(env.get(SERVER_BOOT_ENV, ""))
+    if server and boot:
+        labels[SERVER_BOOT_LABEL] = boot
     containers = (pod.get("spec") or {}).get("containers") or []
     if not containers:
         raise LaunchError("the pod template has no container")
@@ -145,23 +154,30 @@ def current_pod(kernel_pods: t.Iterable[dict]) -> t.Optional[dict]:
     return None
 
 
-def orphans(kernel_pods: t.Iterable[dict], server_pods: t.Iterable[dict]) -> list[str]:
+def orphans(kernel_pods: t.Iterable[dict], server_pods: t.Iterable[dict],
+            own_pod: str = "", own_boot: str = "") -> list[str]:
     """Names of the kernel pods (as the API returns them) that no live server
     owns: launched by a server pod that is gone or going (deleted, or ended),
-    or by no known server. The kernels of the servers still running (the other
-    replicas, the old pod of a rolling update) are kept: they are theirs."""
+    by no known server, or by an earlier process of this server's own pod
+    (`own_pod`, whose current process is `own_boot`: its container restarted).
+    The kernels of the other servers still running (the other replicas, the
+    old pod of a rolling update) are kept: they are theirs."""
     live = set()
     for pod in server_pods:
         meta = pod.get("metadata") or {}
         phase = (pod.get("status") or {}).get("phase")
         if not meta.get("deletionTimestamp") and phase in ("Pending", "Running"):
             live.add(label_value(meta.get("name", "")))
+    own_pod, own_boot = label_value(own_pod), label_value(own_boot)
     found = []
     for pod in kernel_pods:
         meta = pod.get("metadata") or {}
         if meta.get("deletionTimestamp"):
             continue
-        if (meta.get("labels") or {}).get(SERVER_LABEL) not in live:
+        labels = meta.get("labels") or {}
+        server = labels.get(SERVER_LABEL)
+        if server not in live or (own_pod and own_boot and server == own_pod
+                                  and labels.get(SERVER_BOOT_LABEL) != own_boot):
             found.append(meta["name"])
     return sorted(found)
 

@@ -1,5 +1,6 @@
-"""A server extension: at start, delete the kernel pods that no live server
-owns (see remotedev_kernel_pods.orphans).
+"""A server extension: at start, name this server process (the kernel pods it
+launches carry the name) and delete the kernel pods that no live server
+process owns (see remotedev_kernel_pods.orphans).
 
 A server that was killed (OOM, node lost, pod deleted) leaves its kernel pods
 running: their kernels' state lives only in the server that launched them
@@ -12,8 +13,10 @@ server's start; a failure is logged, never fatal.
 from __future__ import annotations
 
 import os
+import uuid
 
-from remotedev_kernel_pods import KERNEL_SELECTOR_ENV, SERVER_POD_ENV, SERVER_SELECTOR_ENV, orphans
+from remotedev_kernel_pods import (KERNEL_SELECTOR_ENV, SERVER_BOOT_ENV, SERVER_POD_ENV, SERVER_SELECTOR_ENV,
+                                   orphans)
 
 
 def delete_orphans(log) -> list[str]:
@@ -32,9 +35,10 @@ def delete_orphans(log) -> list[str]:
     serialize = client.ApiClient().sanitize_for_serialization
     kernels = serialize(api.list_namespaced_pod(namespace, label_selector=kernel_selector).items)
     servers = serialize(api.list_namespaced_pod(namespace, label_selector=server_selector).items)
-    names = orphans(kernels, servers)
+    names = orphans(kernels, servers, os.environ[SERVER_POD_ENV], os.environ.get(SERVER_BOOT_ENV, ""))
     for name in names:
-        log.warning("remotedev_kernel_pods: deleting kernel pod %s/%s, left by a server that is gone", namespace, name)
+        log.warning("remotedev_kernel_pods: deleting kernel pod %s/%s, left by a server process that is gone",
+                    namespace, name)
         try:
             api.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
         except ApiException as exc:
@@ -45,6 +49,9 @@ def delete_orphans(log) -> list[str]:
 
 def _load_jupyter_server_extension(serverapp):
     log = serverapp.log
+    # Before any kernel starts: the launcher, a child of this process, labels
+    # the kernel pods with it.
+    os.environ[SERVER_BOOT_ENV] = uuid.uuid4().hex[:12]
 
     async def run():
         try:
