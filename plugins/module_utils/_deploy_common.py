@@ -439,16 +439,21 @@ def deployment_object(name, namespace, labels, selector, replicas, strategy, pod
 HIGH_UID = 10000
 
 
-def scanner_skips(uid, uid_var):
+def scanner_skips(uid, uid_var, volumes=True):
     """The in-line checkov skips of a Deployment, each with its reason, only
-    where it applies (annotation values: ID=reason, no '=' in the reason)."""
+    where it applies (annotation values: ID=reason, no '=' in the reason).
+    `volumes`: whether the pod mounts volumes whose files the uid owns."""
     if uid >= HIGH_UID:
         return {}
-    return {"checkov.io/skip1": (
-        "CKV_K8S_40=uid %d is the image's user and owns the files on existing volumes (written 0644) so a new "
-        "uid would lock users out of their own files; the pod is non-root without privilege escalation or "
-        "capabilities and mounts no host path. New installations may set %s and image_uid to 10000 or more"
-        % (uid, uid_var))}
+    if volumes:
+        why = ("uid %d is the image's user and owns the files on existing volumes (written 0644) so a new uid would "
+               "lock users out of their own files; the pod is non-root without privilege escalation or capabilities "
+               "and mounts no host path" % uid)
+    else:
+        why = ("uid %d is the user the collection's images share; the pod is non-root without privilege escalation "
+               "or capabilities and mounts no volume" % uid)
+    return {"checkov.io/skip1": "CKV_K8S_40=%s. New installations may set %s and image_uid to 10000 or more"
+            % (why, uid_var)}
 
 
 def template_digest(template):

@@ -166,7 +166,7 @@ class Frontend(Component):
         pod_labels = dict(self.labels, **client_pod_labels(self.jupyter_name))
         strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
         return deployment_object(self.name, self.namespace, self.labels, self.selector, s["replicas"], strategy,
-                                 pod_labels, annotations, pod, scanner_skips(s["uid"], s.var("uid")))
+                                 pod_labels, annotations, pod, scanner_skips(s["uid"], s.var("uid"), volumes=False))
 
     def removable(self):
         return [

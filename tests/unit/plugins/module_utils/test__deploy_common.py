@@ -610,6 +610,10 @@ def test_scanner_skips_only_below_a_high_uid_and_always_with_a_reason():
     assert check_id == "CKV_K8S_40"
     assert "jupyter_server_uid" in reason and "uid 1000" in reason
     assert dc.scanner_skips(10000, "jupyter_server_uid") == {}
+    # a pod without volumes is not told it has some (the frontend)
+    check_id, reason = dc.scanner_skips(1000, "frontend_uid", volumes=False)["checkov.io/skip1"].split("=")
+    assert check_id == "CKV_K8S_40" and "frontend_uid" in reason and "mounts no volume" in reason
+    assert "existing volumes" not in reason
 
 
 def test_deployment_object_annotations_only_when_given():
