@@ -10,13 +10,36 @@ delete) there.
 
 from __future__ import annotations
 
+import functools
 import typing as t
 
 from gateway_provisioners.k8s import KubernetesProvisioner, client
-from tornado.web import HTTPError
 from gateway_provisioners.remote_provisioner import RemoteProvisionerBase
+from gateway_provisioners.response_manager import ResponseManager
+from tornado.web import HTTPError
 
 from remotedev_kernel_pods import COMPONENT, COMPONENT_LABEL, KERNEL_ID_LABEL, current_pod, pod_problem
+
+
+def _nonblocking(prepare: t.Callable[[ResponseManager], None]) -> t.Callable[[ResponseManager], None]:
+    @functools.wraps(prepare)
+    def prepare_nonblocking(self: ResponseManager) -> None:
+        prepare(self)
+        self._response_socket.setblocking(False)  # pylint: disable=protected-access
+
+    prepare_nonblocking.remotedev_nonblocking = True  # type: ignore[attr-defined]
+    return prepare_nonblocking
+
+
+# Upstream's ResponseManager (the socket on which kernels call the server back)
+# gives its listening socket a 10 ms timeout and accepts on it from a tornado
+# PeriodicCallback every 0.1 ms: once the first pod kernel had started, every
+# run blocked the server's event loop in accept() for up to 10 ms, and every
+# kernel's messages, in-server ones too, took about 40 ms instead of 4. A
+# non-blocking socket makes the callback's accept wait on the event loop
+# (PeriodicCallback awaits it before its next run).
+if not getattr(ResponseManager._prepare_response_socket, "remotedev_nonblocking", False):  # pylint: disable=protected-access
+    ResponseManager._prepare_response_socket = _nonblocking(ResponseManager._prepare_response_socket)  # pylint: disable=protected-access
 
 
 class RemotedevKubernetesProvisioner(KubernetesProvisioner):
