@@ -22,10 +22,9 @@
 // server's websocket pings keep an idle kernel websocket open through it.
 import { spawn } from 'node:child_process';
 import dns from 'node:dns';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { KernelManager, KernelSpecAPI, ServerConnection } from '@jupyterlab/services';
-import WebSocket from 'ws';
+import { KernelManager, KernelSpecAPI } from '@jupyterlab/services';
+import { serverSettings, withSlash } from './server_settings.mjs';
 
 // The library logs its websocket life cycle with console.log; stdout is kept
 // for the one JSON document.
@@ -103,11 +102,6 @@ function withTimeout(promise, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-function secretFromEnv(name) {
-  const file = process.env[`${name}_FILE`];
-  return file ? readFileSync(file, 'utf8') : process.env[name] || '';
-}
-
 async function runIn(manager, name, idleSeconds) {
   const kernel = await withTimeout(manager.startNew({ name }), `starting kernel ${name}`);
   const result = { kernel: name, stdout: '', result: null, status: null };
@@ -136,15 +130,9 @@ async function main() {
     console.error('usage: JUPYTER_TOKEN=... node jupyter_client_check.mjs URL [KERNEL...]');
     process.exit(2);
   }
-  let baseUrl = url.endsWith('/') ? url : `${url}/`;
+  let baseUrl = withSlash(url);
   if (MIDDLEBOX_IDLE_SECONDS > 0) baseUrl = await startMiddlebox(baseUrl, MIDDLEBOX_IDLE_SECONDS);
-  const settings = ServerConnection.makeSettings({
-    baseUrl,
-    wsUrl: baseUrl.replace(/^http/, 'ws'),
-    token: secretFromEnv('JUPYTER_TOKEN'),
-    appendToken: true,
-    WebSocket,
-  });
+  const settings = serverSettings(baseUrl);
 
   const specs = await withTimeout(KernelSpecAPI.getSpecs(settings), 'listing kernelspecs');
   const names = Object.keys(specs.kernelspecs).sort();

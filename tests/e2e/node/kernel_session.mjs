@@ -15,9 +15,8 @@
 // cell whose kernel dies is reported as status "timeout" after
 // KERNEL_SESSION_TIMEOUT_S (60) with the statuses the kernel went through
 // (autorestarting, restarting, dead). Shutting kernels down is the caller's.
-import { readFileSync } from 'node:fs';
-import { KernelManager, ServerConnection } from '@jupyterlab/services';
-import WebSocket from 'ws';
+import { KernelManager } from '@jupyterlab/services';
+import { serverSettings, withSlash } from './server_settings.mjs';
 
 const emit = (text) => process.stdout.write(`${text}\n`);
 for (const level of ['log', 'info', 'debug']) console[level] = (...args) => console.error(...args);
@@ -33,25 +32,13 @@ function withTimeout(promise, ms, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-function secretFromEnv(name) {
-  const file = process.env[`${name}_FILE`];
-  return file ? readFileSync(file, 'utf8').trim() : process.env[name] || '';
-}
-
 async function main() {
   const [url, which, code] = process.argv.slice(2);
   if (!url || !/^(new|id):./.test(which || '') || code === undefined) {
     console.error('usage: JUPYTER_TOKEN_FILE=... node kernel_session.mjs URL new:KERNELSPEC|id:KERNEL_ID CODE');
     process.exit(2);
   }
-  const baseUrl = url.endsWith('/') ? url : `${url}/`;
-  const settings = ServerConnection.makeSettings({
-    baseUrl,
-    wsUrl: baseUrl.replace(/^http/, 'ws'),
-    token: secretFromEnv('JUPYTER_TOKEN'),
-    appendToken: true,
-    WebSocket,
-  });
+  const settings = serverSettings(withSlash(url));
   const manager = new KernelManager({ serverSettings: settings });
   const result = { id: null, name: null, startSeconds: null, status: null, stdout: '', error: null, statuses: [],
     startError: null };
