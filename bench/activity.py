@@ -1,14 +1,17 @@
-"""The server's kernel-activity callback: jupyter_server's own (the floor: what
-a stock server spends) against remotedev_nodelay's lean one, measured in one run.
+"""The server's kernel-activity watching: jupyter_server's own (the floor: what
+a stock server spends) against remotedev_nodelay's, measured in one run.
 
     .venv/bin/python bench/activity.py [--rounds 2000] [--clients 8 --seconds 12 --repeat 3]
 
 1. Per message: a real kernel (the controller venv's python3) runs an execute
    with a result, one with an error, kernel_info and comm_info; its raw IOPub
-   frames are fed to both callbacks `--rounds` times (CPU µs per message).
+   frames are fed to both callbacks `--rounds` times (CPU µs per message;
+   the lean side's is the kernel's IOPub subscription as the extension installs
+   it, with no websocket tapping it).
 2. Per cell: two real `jupyter server` processes side by side, both with TCP_NODELAY
-   on their websockets, one keeping the stock activity callback and one with the
-   lean one; `--clients` clients (a process each, v1 websocket protocol) execute
+   on their websockets, one keeping the stock activity watcher (and an IOPub
+   subscription per websocket) and one with the whole extension (the lean
+   callback, one IOPub subscription per kernel shared by its websockets); `--clients` clients (a process each, v1 websocket protocol) execute
    cells on each in turn for `--seconds`, `--repeat` times. Prints the server
    process's CPU per cell and the cells done.
 

@@ -6,7 +6,9 @@ client's delayed ACK arrives, which adds tens of milliseconds to each
 round-trip. Setting TCP_NODELAY when a websocket opens sends each frame at once.
 
 The kernel manager's activity tracking decodes every IOPub message in full;
-`activity` gives it a callback that reads only the headers (see there).
+`activity` gives it a callback that reads only the headers (see there), and
+`iopub` lets the kernel's websockets share that one IOPub subscription instead
+of each receiving every message again.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import importlib
 import inspect
 import typing as t
 
-__version__ = "1.1.0"
+__version__ = "1.3.0"
 
 #: Websocket handlers carrying interactive traffic, as "module:Class". Missing
 #: modules (jupyter_server_terminals is optional) are skipped. Kernels behind a
@@ -83,6 +85,7 @@ def resolve_handlers(specs: t.Iterable[str] = HANDLERS) -> list[type]:
 
 def _load_jupyter_server_extension(serverapp: t.Any) -> None:
     from remotedev_nodelay.activity import patch_kernel_manager
+    from remotedev_nodelay.iopub import patch_connection_class
 
     classes = resolve_handlers()
     for cls in classes:
@@ -94,3 +97,7 @@ def _load_jupyter_server_extension(serverapp: t.Any) -> None:
     )
     if patch_kernel_manager(serverapp.kernel_manager):
         serverapp.log.info("remotedev_nodelay %s: kernel activity read from message headers only", __version__)
+        # Only a patched watcher feeds the hub the websockets' taps read from.
+        if patch_connection_class(serverapp.web_app.settings):
+            serverapp.log.info("remotedev_nodelay %s: one IOPub subscription per kernel, shared by its websockets",
+                               __version__)
